@@ -63,9 +63,13 @@ def _cmd_datasets(args) -> int:
 
 
 def _cmd_book(args) -> int:
-    from .book import build_book
+    from .book import BookError, build_book
 
-    index = build_book(profile=args.profile, out_dir=args.out, chapters=args.chapter or None)
+    try:
+        index = build_book(profile=args.profile, out_dir=args.out, chapters=args.chapter or None)
+    except BookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(index)
     return 0
 
