@@ -219,15 +219,16 @@ def results_table(results) -> "pd.DataFrame":
 
 
 def history_frame(results) -> "pd.DataFrame":
-    """Per-epoch curves in long form (epoch is 1-based) for seaborn, one row per run × epoch."""
+    """Per-epoch curves in long form (epoch is 1-based, as in the report's figures) for seaborn."""
     import pandas as pd
 
-    rows = []
-    for lab, r in results:
-        for rec in r.history.get("epoch", []):
-            rows.append({**lab, "epoch": rec["epoch"] + 1, "train_loss": rec["train_loss"], "train_acc": rec["train_acc"],
-                         "val_loss": rec.get("val_loss"), "val_acc": rec.get("val_acc")})
-    return pd.DataFrame(rows)
+    from .report import history_frame as frame
+
+    parts = [frame([r], "epoch", **lab) for lab, r in results]
+    df = pd.concat([p for p in parts if not p.empty], ignore_index=True) if parts else pd.DataFrame()
+    if not df.empty:
+        df["epoch"] = df["epoch"] + 1
+    return df
 
 
 def compute_table(results) -> "pd.DataFrame":

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as data_mod
-from . import probes, runs, zeroshot
+from . import probes, report, runs, zeroshot
 from .zeroshot import FewShotConfig, ZeroShotConfig
 
 # ---------------------------------------------------------------------------- the seed report's numbers
@@ -171,22 +171,13 @@ def make_plan(profile: str = "cpu", seeds: Iterable[int] | None = None, **zs_ove
 
 # ---------------------------------------------------------------------------- statistics
 def mean_std(values, scale: float = 100.0, digits: int = 2) -> str:
-    v = np.asarray([x for x in values if x is not None], dtype=float) * scale
-    if len(v) == 0:
-        return "—"
-    if len(v) == 1:
-        return f"{v[0]:.{digits}f} (n=1)"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} (n={len(v)})"
+    """Accuracies as percent ``m ± s (n=k)`` (:func:`reprolib.report.mean_std` at this chapter's scale)."""
+    return report.mean_std(values, scale=scale, digits=digits)
 
 
 def welch(a, b, alternative: str = "greater") -> float:
-    """Welch's t-test p-value (scipy); NaN when either side has fewer than 2 values or no variance."""
-    from scipy import stats
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
-        return float("nan")
-    return float(stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue)
+    """The p-value of :func:`reprolib.report.welch` (NaN when a side has fewer than 2 values)."""
+    return report.welch(a, b, alternative)["p"]
 
 
 def verdict_greater(a, b, profile: str, alpha: float = 0.05) -> tuple[str, float]:
@@ -303,11 +294,3 @@ def teacher_results(plan: Plan, progress: bool = False) -> dict:
     """The supervised teacher/scratch runs for every architecture the chapter uses (one per arch)."""
     archs = sorted({plan.arch(a) for p in PAIRS for a in p})
     return {a: runs.run(plan.base.replace(teacher=a).teacher_config(), progress=progress) for a in archs}
-
-
-def compute_table(results: Iterable, group: str) -> pd.DataFrame:
-    rows = []
-    for r in results:
-        rows.append({"group": group, "experiment": r.config.EXPERIMENT, "seconds": r.metrics.get("wall_seconds", float("nan")),
-                     "cached": r.cached})
-    return pd.DataFrame(rows)
