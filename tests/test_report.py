@@ -3,9 +3,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import matplotlib.pyplot as plt
 import pytest
 
 from reprolib import report
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
 
 
 def test_mean_std_uses_the_sample_std_and_states_n():
