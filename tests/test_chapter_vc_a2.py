@@ -41,8 +41,9 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path, isolated_ca
     tables = [h for h in html if "<table" in h]
     assert len(pngs) >= 4  # trajectories, Part 2, Part 3, Part 4 curves (explorer images live in widget state)
     assert len(tables) >= 8
-    html = "\n".join(o["data"]["text/html"] for o in tables)
-    for needle in ("0.921875", "0.8035", "0.86321", "overwriting", "ResNet-18", "flip", "Pullover"):
+    html = "\n".join(tables)
+    # (the reported Part 3 best, 0.921875, belongs to DA + WD 1e-5, which settings=["flip"] leaves out)
+    for needle in ("0.8035", "0.86321", "overwriting", "ResNet-18", "flip", "Pullover"):
         assert needle in html or needle in json.dumps(outs), needle
     assert "AlexNet" not in html  # transfer_models=["resnet18"] was honoured
     widget_state = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
