@@ -165,9 +165,8 @@ def availability() -> list[dict]:
         item = REGISTRY[name]
         try:
             where = item.probe()
-        except Exception as err:  # a probe must never crash the listing
+        except Exception:  # a probe must never crash the listing
             where = None
-            item_note = str(err)
         rows.append(
             {
                 "dataset": name,
@@ -393,10 +392,10 @@ def _cached_folder_tensor(name, image_size, build):
         except Exception:
             path.unlink(missing_ok=True)
     images, labels, classes = build()
+    from .runs import atomic_torch_save
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"images": images, "labels": labels, "classes": list(classes)}, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save({"images": images, "labels": labels, "classes": list(classes)}, path)
     return images, labels, classes
 
 

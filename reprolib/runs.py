@@ -60,6 +60,16 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def atomic_torch_save(obj: Any, path) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees a half-written file."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def _atomic_json(path: Path, obj: Any) -> None:
     _atomic_bytes(path, json.dumps(obj, indent=1, sort_keys=True, default=_json_default).encode())
 
@@ -96,12 +106,8 @@ class RunContext:
         return self.dir / "checkpoint.pt"
 
     def save_state(self, state: dict, name: str = "model") -> Path:
-        import torch
-
         path = self.dir / f"{name}.pt"
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state.items()}, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state.items()}, path)
         return path
 
     def save_array(self, name: str, array) -> Path:

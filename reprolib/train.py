@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import Config, ConfigError, option
+from .runs import atomic_torch_save
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "multistep", "exponential", "cosine", "plateau")
@@ -183,12 +184,6 @@ class FitResult:
     stopped_early: bool = False
 
 
-def _checkpoint(path, **state):
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def fit(
     model: nn.Module,
     train_loader,
@@ -293,21 +288,23 @@ def fit(
         if spec.early_stopping and since_best >= spec.early_stopping:
             stopped_early = True
         if checkpoint_path is not None:
-            _checkpoint(
+            atomic_torch_save(
+                dict(
+                    model=model.state_dict(),
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict() if scheduler is not None else None,
+                    scaler=scaler.state_dict(),
+                    history=history,
+                    best_acc=best_acc,
+                    best_epoch=best_epoch,
+                    best_state=best_state,
+                    since_best=since_best,
+                    epoch=epoch if not stopped_early else spec.epochs - 1,
+                    elapsed=elapsed,
+                    loader=train_loader.state_dict() if hasattr(train_loader, "state_dict") else None,
+                    torch_rng=torch.get_rng_state(),
+                ),
                 checkpoint_path,
-                model=model.state_dict(),
-                optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict() if scheduler is not None else None,
-                scaler=scaler.state_dict(),
-                history=history,
-                best_acc=best_acc,
-                best_epoch=best_epoch,
-                best_state=best_state,
-                since_best=since_best,
-                epoch=epoch if not stopped_early else spec.epochs - 1,
-                elapsed=elapsed,
-                loader=train_loader.state_dict() if hasattr(train_loader, "state_dict") else None,
-                torch_rng=torch.get_rng_state(),
             )
         if stopped_early:
             break

@@ -28,7 +28,7 @@ from . import distill, models
 from .config import Config, ConfigError, option
 from .experiments import TrainConfig, load_trained, register_config
 from .loader import TensorLoader
-from .runs import RunContext, experiment, run
+from .runs import RunContext, atomic_torch_save, experiment, run
 from .train import TrainSpec, default_device, evaluate, fit, seed_everything
 
 DIFFERENCES = (
@@ -332,10 +332,8 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
         elapsed += time.perf_counter() - t0
         bar.update(1)
         if it % cfg.checkpoint_every == 0 and it < cfg.iterations:
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({"trainer": trainer.state_dict(), "history": history, "curve": curve, "samples": samples,
-                        "elapsed": elapsed, "torch_rng": torch.get_rng_state()}, tmp)
-            tmp.replace(ckpt)
+            atomic_torch_save({"trainer": trainer.state_dict(), "history": history, "curve": curve, "samples": samples,
+                               "elapsed": elapsed, "torch_rng": torch.get_rng_state()}, ckpt)
     bar.close()
     test_loss, test_acc = evaluate(student, TensorLoader(test, 512, shuffle=False, device=device), device)
     if not math.isfinite(test_loss):
