@@ -11,13 +11,6 @@ def code(text, tags=()):
     if tags: c.metadata["tags"] = list(tags)
     cells.append(c)
 
-code('''profile = "cpu"
-# seeds: None means the profile default, smoke [0], cpu [0, 1], full [0, 1, 2]
-seeds = None
-progress = False
-# threads: torch CPU threads, 0 keeps the torch default; 1 is much faster on a machine shared with other jobs
-threads = 0''', tags=["parameters"])
-
 md('''
 # Zero-shot knowledge transfer via adversarial belief matching
 
@@ -34,6 +27,12 @@ All training and analysis code lives in `reprolib` (`reprolib.distill`, `reproli
 `reprolib.zskt`); this notebook only calls it. Every run goes through the run cache, so a re-execution reads
 finished runs back instead of training again.
 ''')
+
+code('''profile = "cpu"
+seeds = None  # None: the profile's seeds (smoke [0], cpu [0, 1], full [0, 1, 2])
+progress = False
+threads = 0  # torch CPU threads; 0 keeps torch's default (1 is faster on a machine shared with other jobs)''', tags=["parameters"])
+
 
 code('''
 import time

@@ -13,7 +13,7 @@ CHAPTER = ROOT / "book" / "zero_shot_kt.ipynb"
 
 def test_parameters_cell_first_and_no_outputs():
     nb = json.loads(CHAPTER.read_text())
-    first = nb["cells"][0]
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")  # after the title
     assert "parameters" in first["metadata"].get("tags", [])
     assert "".join(first["source"]).splitlines()[0] == 'profile = "cpu"'
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
