@@ -7,6 +7,9 @@ augmentation), ``models`` (WRN, the report CNN, torchvision models, freezing),
 ``experiments`` (named experiments the CLI and chapters run), ``transfer``
 (source models and frozen-feature caching), ``report`` (plots, tables, tests),
 ``widgets`` (explorers that work in the static book), ``book`` (papermill +
-Jupyter Book pipeline), ``bench`` (throughput benchmarks).
+Jupyter Book pipeline), ``bench`` (throughput benchmarks), ``cli``.
+
+Chapter modules: ``optim2d`` and ``accuracy`` + ``vc_a2`` (seed report 002),
+``distill``, ``zeroshot``, ``probes`` + ``zskt`` (seed report 001, ZSKT).
 """
 __version__ = "0.1.0"
