@@ -14,7 +14,6 @@ differ (methods.md §1.3, §1.8, §3):
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn as nn
@@ -194,23 +193,3 @@ def check_finite(name: str, value: torch.Tensor, where: str) -> None:
             f"zero-shot training diverged: {name} is not finite at {where}. The run is stopped and no accuracy is "
             "reported; lower the learning rates, raise the batch size or change the seed."
         )
-
-
-def denormalize(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """Normalised images back to [0, 1] (clamped) for display."""
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x.cpu() * s + m).clamp(0, 1)
-
-
-def image_grid(x: torch.Tensor, nrow: int = 8) -> "numpy.ndarray":  # noqa: F821
-    """(N, C, H, W) in [0, 1] → (rows·H, nrow·W, C) uint8 mosaic for plotting/saving."""
-    import numpy as np
-
-    n, c, h, w = x.shape
-    rows = math.ceil(n / nrow)
-    grid = torch.ones(c, rows * (h + 1) + 1, nrow * (w + 1) + 1)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        grid[:, 1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + col * (w + 1): 1 + col * (w + 1) + w] = x[i]
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

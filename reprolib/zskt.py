@@ -208,11 +208,16 @@ def curves_for(student, teacher, test, n_images: int, steps: int, step_size: flo
     if cache_key is not None:
         import hashlib
 
-        digest = hashlib.sha256(f"{cache_key}|{n_images}|{steps}|{step_size}|{seed}".encode()).hexdigest()[:20]
-        path = runs.cache_dir() / "transition_curves" / f"{digest}.npz"
+        from . import __version__
+
+        key = f"{cache_key}|{n_images}|{steps}|{step_size}|{seed}|{__version__}"  # versioned like run-cache keys
+        path = runs.cache_dir() / "transition_curves" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
         if path.exists():
-            with np.load(path) as z:
-                return {k: z[k] for k in z.files}
+            try:
+                with np.load(path) as z:
+                    return {k: z[k] for k in z.files}
+            except Exception:  # a corrupt file is recomputed, like a corrupt run-cache entry
+                path.unlink(missing_ok=True)
     out = _curves(student, teacher, test, n_images, steps, step_size, seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,16 +272,8 @@ def plot_transition(ax, curves: dict, title: str, source=None, target=None, num_
 
 
 def show_images(ax, samples: np.ndarray, mean, std, nrow: int = 8, title: str = ""):
-    import torch
-
-    from .distill import denormalize, image_grid
-
-    x = denormalize(torch.as_tensor(samples), mean, std)
-    grid = image_grid(x, nrow=nrow)
-    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=9)
+    """Generator samples (normalised space) as one grid (:func:`reprolib.report.image_grid`)."""
+    report.image_grid(samples, nrow=nrow, mean=mean, std=std, ax=ax, title=title or None)
 
 
 def available(dataset: str) -> bool:
