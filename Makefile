@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup system-packages book test bench clean
+.PHONY: setup system-packages book test bench lint clean
 
 setup: system-packages $(STAMP)
 
@@ -26,10 +26,11 @@ system-packages:
 	  fi; \
 	fi
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q "setuptools>=64" && $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (reprolib)" >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -42,6 +43,9 @@ test: setup
 
 bench: setup
 	$(PY) -m reprolib bench
+
+lint: setup
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf _build

@@ -1,15 +1,11 @@
 """reprolib: the shared PyTorch code behind the reproduction book.
 
-Modules, one job each: ``config`` (typed run configs and profiles), ``data``
-(dataset registry and split helpers), ``loader`` (in-memory batches and batch-wise
-augmentation), ``models`` (WRN, the report CNN, torchvision models, freezing),
-``train`` (the one supervised loop), ``runs`` (the on-disk run cache),
-``experiments`` (named experiments the CLI and chapters run), ``transfer``
-(source models and frozen-feature caching), ``report`` (plots, tables, tests),
-``widgets`` (explorers that work in the static book), ``book`` (papermill +
-Jupyter Book pipeline), ``bench`` (throughput benchmarks), ``cli``.
+``reprolib.core`` holds what every chapter uses (configs, data, models, the one
+trainer, the run cache, reporting, the book builder, the CLI);
+``reprolib.chapters.<slug>`` holds one report's methods, settings table, run plan
+and figures.  Core never imports a chapter and chapters never import each other.
 
-Chapter modules: ``optim2d`` and ``accuracy`` + ``vc_a2`` (seed report 002),
-``distill``, ``zeroshot``, ``probes`` + ``zskt`` (seed report 001, ZSKT).
+``__version__`` is part of every run-cache key: bump it when a change to the code
+should invalidate earlier results.
 """
 __version__ = "0.1.0"

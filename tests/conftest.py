@@ -1,5 +1,4 @@
 """Shared fixtures: every test gets its own empty run cache and no downloads."""
-import os
 
 import matplotlib
 import pytest

@@ -1,0 +1,458 @@
+"""The chapter contract: one settings table, a plan of runs, a runner with a cost ledger, verdict rows.
+
+A chapter package ``reprolib/chapters/<slug>/`` exports ``CHAPTER`` (a :class:`Chapter`,
+registered on import).  Its notebook ``book/<slug>.md`` does, in its first cells::
+
+    settings = CHAPTER.settings(profile, seeds=seeds, ...)   # ConfigError names a bad parameter
+    plan = CHAPTER.plan(settings)                             # every run of the chapter, as configs
+    runner = CHAPTER.runner(settings)                         # trains or reads the run cache; keeps the cost ledger
+    verdicts = CHAPTER.verdicts(settings)                     # reported-vs-ours rows with a test each
+
+* :class:`SettingsTable` — every setting of the chapter for ``smoke``, ``cpu`` and ``full``
+  in one place (rows are settings, columns are profiles).  Rows that feed a config class
+  sit in a *section*; the config class takes its ``PROFILE_DEFAULTS`` from it.
+* :class:`Runner` — runs many configs with one progress bar, times each section, and
+  builds the compute table (one row per distinct run, upstream runs included).
+* :class:`Verdicts` — one row per claim: reported value, ours (mean ± std, n), verdict
+  from :func:`reprolib.core.report.verdict`, scale.  Published for the book's scoreboard.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import registry, report, runs
+from .config import PROFILES, ConfigError, check_profile
+from .io import atomic_write_json
+
+__all__ = [
+    "row", "same", "Row", "SettingsTable", "Settings", "Chapter", "Runner", "Verdicts",
+    "check_seeds", "check_positive_int", "check_subset", "verdicts_dir",
+]
+
+
+# ============================================================================ settings
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One setting: its value per profile, an optional check for overrides and a display function."""
+
+    values: Mapping[str, Any]
+    check: Callable[[str, Any, Any], Any] | None = None  # (name, value, profile default) -> normalised value
+    help: str = ""
+    show: Callable[[Any], str] | None = None
+
+
+def row(smoke: Any, cpu: Any, full: Any, *, check=None, help: str = "", show=None) -> Row:
+    """A setting that differs per profile."""
+    return Row({"smoke": smoke, "cpu": cpu, "full": full}, check, help, show)
+
+
+def same(value: Any, *, check=None, help: str = "", show=None) -> Row:
+    """A setting that is the same at every profile."""
+    return Row({p: value for p in PROFILES}, check, help, show)
+
+
+def check_seeds(name: str, value: Any, default: Any) -> tuple[int, ...]:
+    """A non-empty list of distinct integers in [0, 2**31)."""
+    ok = (isinstance(value, (list, tuple)) and len(value) > 0
+          and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in value)
+          and len(set(value)) == len(value))
+    if not ok:
+        raise ConfigError(f"{name} must be a non-empty list of distinct integers in [0, 2**31), e.g. [0, 1]; got {value!r}")
+    return tuple(value)
+
+
+def check_positive_int(name: str, value: Any, default: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
+    return value
+
+
+def check_subset(allowed: Iterable[Any]):
+    """A check: a non-empty list whose items are all in ``allowed``."""
+    allowed = list(allowed)
+
+    def check(name: str, value: Any, default: Any) -> tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{name} must be a non-empty list of {allowed}; got {value!r}")
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ConfigError(f"{name}: {bad} not allowed; choose from {allowed}")
+        return tuple(value)
+
+    return check
+
+
+def _like(name: str, value: Any, default: Any) -> Any:
+    """Default override check: the value must have the type of the profile's own value."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, (tuple, list)):
+        if isinstance(value, (list, tuple)):
+            items = tuple(value)
+            if default and items:
+                items = tuple(_like(f"{name}[{i}]", v, default[0]) for i, v in enumerate(items))
+            return items
+    elif isinstance(default, Mapping):
+        if isinstance(value, Mapping):
+            return dict(value)
+    else:
+        return value
+    raise ConfigError(f"{name}={value!r}: expected {type(default).__name__} like the profile's {default!r}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(_show(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k} → {_show(v)}" for k, v in value.items()) if value else "(none)"
+    return str(value)
+
+
+class Settings(Mapping):
+    """The settings of one execution: profile values with the notebook's overrides (read-only)."""
+
+    def __init__(self, table: "SettingsTable", profile: str, values: dict[str, Any], overridden: set[str]):
+        self._table, self._values, self._overridden = table, dict(values), frozenset(overridden)
+        self.profile = profile
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __getattr__(self, key):
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(f"no setting {key!r}; settings: {sorted(self.__dict__.get('_values', {}))}") from None
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The values of one section (e.g. the fields of a config class), by field name."""
+        return {k: self._values[f"{name}.{k}"] for k in self._table.sections[name]}
+
+    def replace(self, **overrides) -> "Settings":
+        return self._table(self.profile, **{**{k: self._values[k] for k in self._overridden}, **overrides})
+
+    def frame(self, profiles: Sequence[str] = PROFILES):
+        """This execution beside every profile, one row per setting (values shown as a reader reads them)."""
+        import pandas as pd
+
+        rows = []
+        for key, r in self._table.rows():
+            fmt = r.show or _show
+            rows.append({"setting": key, f"this execution ({self.profile})": fmt(self._values[key]) + (" *" if key in self._overridden else ""),
+                         **{p: fmt(r.values[p]) for p in profiles}, "meaning": r.help})
+        return pd.DataFrame(rows).set_index("setting")
+
+
+class SettingsTable:
+    """Every setting of a chapter at every profile, in one table.
+
+    ``TABLE(profile, **overrides)`` returns :class:`Settings`.  Overrides are the
+    notebook's parameters: ``None`` keeps the profile's value (papermill's default), an
+    unknown name or a value that fails its row's check raises :class:`ConfigError`
+    naming the parameter and the allowed values — before any compute.  A section's
+    rows are named ``"<section>.<field>"`` (pass them as ``**{"zeroshot.iterations": 3000}``);
+    the config class of a section is then built with those fields and validated too.
+    """
+
+    def __init__(self, slug: str, rows: Mapping[str, Row], sections: Mapping[str, Mapping[str, Row]] | None = None,
+                 configs: Mapping[str, type] | None = None):
+        self.slug = slug
+        self.top = dict(rows)
+        self.sections = {k: dict(v) for k, v in (sections or {}).items()}
+        self.configs = dict(configs or {})  # section -> config class checked with the section's values
+        for key, r in self.rows():
+            if set(r.values) != set(PROFILES):
+                raise ValueError(f"{slug}: setting {key!r} must have a value for each of {PROFILES}")
+
+    def rows(self):
+        """``(key, row)`` for every setting; section rows are keyed ``"<section>.<field>"``."""
+        yield from self.top.items()
+        for sec, rs in self.sections.items():
+            for name, r in rs.items():
+                yield f"{sec}.{name}", r
+
+    def names(self) -> list[str]:
+        return [key for key, _ in self.rows()]
+
+    def profile_defaults(self, section: str) -> dict[str, dict[str, Any]]:
+        """``{profile: {field: value}}`` of one section: a config class's ``PROFILE_DEFAULTS``."""
+        return {p: {k: r.values[p] for k, r in self.sections[section].items()} for p in PROFILES}
+
+    def __call__(self, profile: str, **overrides) -> Settings:
+        check_profile(profile)
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        rows = dict(self.rows())
+        unknown = sorted(set(overrides) - set(rows))
+        if unknown:
+            raise ConfigError(f"unknown {self.slug} parameter(s) {unknown}; known: {sorted(rows)}")
+        values = {key: r.values[profile] for key, r in rows.items()}
+        for key, value in overrides.items():
+            r = rows[key]
+            values[key] = (r.check or _like)(key, value, r.values[profile])
+        settings = Settings(self, profile, values, set(overrides))
+        for section, cls in self.configs.items():  # a section override must still describe a valid run
+            if any(k.startswith(section + ".") for k in overrides):
+                cls(**settings.section(section))
+        return settings
+
+
+# ============================================================================ runner
+def _config_label(cfg) -> str:
+    for attr in ("model", "student"):
+        if hasattr(cfg, attr):
+            return str(getattr(cfg, attr))
+    return type(cfg).__name__
+
+
+class Runner:
+    """Runs (or reads back) a chapter's configs; keeps the time of each section and every result.
+
+    ``run(configs, section=...)`` returns results in order; ``labelled(pairs, ...)`` keeps a
+    label dict with each result; ``timed(section)`` times notebook-level work (analyses
+    of trained runs).  ``cost_table()`` has one row per distinct run, the upstream runs
+    (teachers, source models) included, so it is the cost of the chapter from an empty cache.
+    """
+
+    def __init__(self, progress: bool = False):
+        self.progress = progress
+        self.results: dict[str, list] = {}
+        self.seconds: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def timed(self, section: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[section] = self.seconds.get(section, 0.0) + time.perf_counter() - t0
+
+    def run(self, configs: Iterable, section: str = "runs") -> list:
+        from tqdm.auto import tqdm
+
+        configs = list(configs)
+        out = []
+        with self.timed(section):
+            for cfg in tqdm(configs, desc=section, leave=False, disable=not self.progress):
+                out.append(runs.run(cfg, progress=self.progress))
+        self.results.setdefault(section, []).extend(out)
+        return out
+
+    def one(self, config, section: str = "runs"):
+        return self.run([config], section)[0]
+
+    def labelled(self, pairs: Iterable[tuple[dict, Any]], section: str = "runs") -> list[tuple[dict, Any]]:
+        pairs = list(pairs)
+        results = self.run([cfg for _, cfg in pairs], section)
+        return [(labels, r) for (labels, _), r in zip(pairs, results)]
+
+    def _distinct(self):
+        """(section, result) for every distinct run, upstream runs first, each once."""
+        seen, out = set(), []
+
+        def add(section, result):
+            for up in result.config.upstream():
+                found = runs.lookup(up)
+                if found is not None:
+                    add(section + " (upstream)", found)
+            if result.path not in seen:
+                seen.add(result.path)
+                out.append((section, result))
+
+        for section, results in self.results.items():
+            for r in results:
+                add(section, r)
+        return out
+
+    def cost_table(self):
+        """One row per distinct run: what it is, its training time when computed, and whether it came from the cache."""
+        import pandas as pd
+
+        rows = []
+        for section, r in self._distinct():
+            m = r.metrics
+            rows.append({
+                "section": section, "experiment": r.config.EXPERIMENT, "run": _config_label(r.config),
+                "seed": getattr(r.config, "seed", None),
+                "minutes when computed": round(float(m.get("wall_seconds") or m.get("train_seconds") or float("nan")) / 60, 2),
+                "device": m.get("device", ""), "from cache now": r.cached,
+            })
+        return pd.DataFrame(rows)
+
+    def section_table(self):
+        """Per section: runs, how many were computed now, training minutes when computed, and this execution's minutes."""
+        import pandas as pd
+
+        by_section: dict[str, list] = {}
+        for section, r in self._distinct():
+            by_section.setdefault(section.removesuffix(" (upstream)"), []).append(r)
+        rows = []
+        for section in dict.fromkeys(list(by_section) + list(self.seconds)):
+            rs = by_section.get(section, [])
+            secs = [float(r.metrics.get("wall_seconds") or 0.0) for r in rs]
+            rows.append({"section": section, "distinct runs": len(rs), "computed now": sum(not r.cached for r in rs),
+                         "training minutes (when computed)": round(sum(secs) / 60, 2),
+                         "this execution (min)": round(self.seconds.get(section, 0.0) / 60, 2)})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> str:
+        """One paragraph: hardware, cold cost (sum of training when computed) and this execution's wall time."""
+        hw = runs.provenance()
+        distinct = self._distinct()
+        cold = sum(float(r.metrics.get("wall_seconds") or 0.0) for _, r in distinct)
+        now = time.perf_counter() - self.started
+        computed = sum(not r.cached for _, r in distinct)
+        return (f"Hardware: {hw['cpu']}, {hw['cores']} cores, {hw['threads']} torch threads, device {hw['device']}; "
+                f"torch {hw['torch']}. **{len(distinct)} distinct runs** took **{cold / 60:.1f} min** of training "
+                f"when computed (the cost from an empty cache, analyses excluded); {computed} of them were computed "
+                f"by this execution, which took **{now / 60:.1f} min** in all.")
+
+
+# ============================================================================ verdicts
+def verdicts_dir() -> Path:
+    """Where chapters publish their verdict rows for the scoreboard (``$REPROLIB_VERDICTS``, else ``.cache/verdicts``)."""
+    return Path(os.environ.get("REPROLIB_VERDICTS") or ".cache/verdicts").expanduser().resolve()
+
+
+class Verdicts:
+    """The reported-vs-ours rows of one chapter execution, each with a verdict from a test.
+
+    Every row has: claim (with the report section), reported, ours, n, verdict, test, scale.
+    ``scale`` multiplies per-seed values for display (100 for accuracies in percent).
+    """
+
+    COLUMNS = ("claim", "reported", "ours", "n", "verdict", "test", "scale")
+
+    def __init__(self, chapter: str, profile: str, scale_note: str = ""):
+        self.chapter, self.profile = chapter, profile
+        self.scale_note = scale_note or f"profile {profile}"
+        self.rows: list[dict] = []
+
+    def _add(self, claim, reported, ours, n, v: report.Verdict) -> report.Verdict:
+        self.rows.append({"claim": claim, "reported": "" if reported is None else str(reported), "ours": ours,
+                          "n": n, "verdict": v.label, "test": v.test, "scale": self.scale_note})
+        return v
+
+    def compare(self, claim: str, a: Sequence[float], b: Sequence[float], *, reported: Any = "", how: str = "greater",
+                margin: float | None = None, scale: float = 1.0, digits: int = 2, names: tuple[str, str] = ("", "")) -> report.Verdict:
+        """A claim about A vs B (``how`` = greater | less | same) from per-seed values; ``margin`` in displayed units."""
+        a, b = [x for x in a if _finite(x)], [x for x in b if _finite(x)]
+        m = None if margin is None else margin / scale
+        v = report.verdict(a, b, how, m)
+        if m is not None:  # restate the margin in displayed units
+            v = report.Verdict(v.label, v.test.replace(f"±{m:g}", f"±{margin:g}"), v.p)
+        na, nb = names
+        ours = (f"{na + ' ' if na else ''}{report.mean_std(a, scale, digits)} vs "
+                f"{nb + ' ' if nb else ''}{report.mean_std(b, scale, digits)}")
+        return self._add(claim, reported, ours, f"{len(a)} vs {len(b)}", v)
+
+    def threshold(self, claim: str, values: Sequence[float], threshold: float, *, reported: Any = "", how: str = "greater",
+                  scale: float = 1.0, digits: int = 2) -> report.Verdict:
+        """A claim that the mean is above (below) ``threshold`` (in displayed units)."""
+        vals = [x for x in values if _finite(x)]
+        v = report.verdict_threshold([x * scale for x in vals], threshold, how)
+        return self._add(claim, reported, report.mean_std(vals, scale, digits), str(len(vals)), v)
+
+    def check(self, claim: str, holds: bool, *, reported: Any = "", ours: str = "", n: Any = "", rule: str = "") -> report.Verdict:
+        """A claim decided by a stated rule on deterministic numbers (no sampling: e.g. an optimiser on a fixed function)."""
+        v = report.Verdict("reproduced" if holds else "not reproduced", rule)
+        return self._add(claim, reported, ours, str(n), v)
+
+    def inconclusive(self, claim: str, why: str, *, reported: Any = "", ours: str = "", n: Any = "") -> report.Verdict:
+        return self._add(claim, reported, ours, str(n), report.Verdict("inconclusive", why))
+
+    def not_run(self, claim: str, why: str, *, reported: Any = "") -> report.Verdict:
+        return self._add(claim, reported, "—", "0", report.Verdict("not run", why))
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(self.COLUMNS))
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r["verdict"]] = out.get(r["verdict"], 0) + 1
+        return out
+
+    def publish(self) -> Path:
+        """Write the rows for the book's scoreboard (one file per chapter and profile) and return its path."""
+        path = verdicts_dir() / f"{self.chapter}.{self.profile}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_json(path, {"chapter": self.chapter, "profile": self.profile, "rows": self.rows})
+
+
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+# ============================================================================ chapter
+@dataclasses.dataclass
+class Chapter:
+    """One report's chapter: its page, settings table, plan and figures (see the module docstring)."""
+
+    slug: str
+    title: str
+    table: SettingsTable
+    make_plan: Callable[[Settings], Any]
+    seed_report: str = ""  # e.g. "seed report 002"
+    scale_note: Callable[[Settings], str] | None = None
+
+    @property
+    def page(self) -> str:
+        return f"book/{self.slug}.md"
+
+    @property
+    def figures(self):
+        """The chapter's figures module (imported on first use: discovery stays free of matplotlib)."""
+        return importlib.import_module(f"reprolib.chapters.{self.slug}.figures")
+
+    @property
+    def reported(self):
+        return importlib.import_module(f"reprolib.chapters.{self.slug}.reported")
+
+    def settings(self, profile: str, **overrides) -> Settings:
+        return self.table(profile, **overrides)
+
+    def plan(self, settings: Settings):
+        return self.make_plan(settings)
+
+    def runner(self, settings: Settings | None = None, progress: bool = False) -> Runner:
+        return Runner(progress=progress)
+
+    def verdicts(self, settings: Settings) -> Verdicts:
+        note = self.scale_note(settings) if self.scale_note else f"profile {settings.profile}"
+        return Verdicts(self.slug, settings.profile, note)
+
+    def register(self) -> "Chapter":
+        registry.register_chapter(self)
+        return self

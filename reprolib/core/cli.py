@@ -1,0 +1,151 @@
+"""Command line: ``python -m reprolib {run,experiments,datasets,chapters,chapter,book,bench}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import PROFILES, ConfigError, parse_sets, parse_value
+
+
+def _cmd_run(args) -> int:
+    from . import registry, runs
+
+    registry.discover()
+    if args.experiment not in registry.EXPERIMENTS:
+        print(f"error: unknown experiment {args.experiment!r}; known: {sorted(registry.EXPERIMENTS)}", file=sys.stderr)
+        return 2
+    try:
+        config = registry.EXPERIMENTS[args.experiment].config_cls.from_profile(args.profile, **parse_sets(args.set))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"# {args.experiment} @ profile {args.profile}, key {config.key()}")
+    result = runs.run(config, progress=not args.quiet, force=args.force)
+    print(json.dumps({"cached": result.cached, "path": str(result.path), "metrics": result.metrics}, indent=1, default=str))
+    return 0
+
+
+def _cmd_experiments(args) -> int:
+    from . import registry
+
+    registry.discover()
+    for name, exp in sorted(registry.EXPERIMENTS.items()):
+        doc = exp.config_cls.__doc__
+        print(f"{name}: {doc.strip().splitlines()[0] if doc else ''}")
+        if args.verbose:
+            print("   keys:", ", ".join(exp.config_cls.field_names()))
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    from .data import availability
+
+    rows = availability()
+    width = max(len(r["dataset"]) for r in rows)
+    for r in rows:
+        mark = "yes" if r["available"] else "no "
+        where = r["location"] or f"missing — {r['how to obtain']}"
+        print(f"{r['dataset']:<{width}}  {mark}  {where}")
+    return 0
+
+
+def _cmd_chapters(args) -> int:
+    from . import registry
+
+    for slug, ch in sorted(registry.discover().items()):
+        print(f"{slug:<12} {ch.page:<22} {ch.title}")
+    return 0
+
+
+def _cmd_chapter(args) -> int:
+    """Execute one chapter's notebook with papermill (jupytext reads the .md in memory)."""
+    from . import registry
+    from .book import BookError, execute_chapter, find_root
+
+    chapters = registry.discover()
+    if args.slug not in chapters:
+        print(f"error: unknown chapter {args.slug!r}; known: {sorted(chapters)}", file=sys.stderr)
+        return 2
+    params = {name: parse_value(value) for name, value in args.parameter}
+    profile = params.pop("profile", "cpu")
+    if profile not in PROFILES:
+        print(f"error: unknown profile {profile!r}; choose from {list(PROFILES)}", file=sys.stderr)
+        return 2
+    root = find_root()
+    out = Path(args.output).resolve()
+    try:
+        seconds = execute_chapter(root / chapters[args.slug].page, out, profile, params, cwd=root,
+                                  progress=not args.quiet, chapter=f"book/{args.slug}")
+    except BookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{out} ({seconds:.1f} s)")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from .book import BookError, build_book
+
+    try:
+        index = build_book(profile=args.profile, out_dir=args.out, chapters=args.chapter or None)
+    except BookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(index)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m reprolib", description="Run, cache and publish the book's experiments.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run one experiment (or read it from the run cache)")
+    r.add_argument("experiment", help="experiment name (see `experiments`)")
+    r.add_argument("--profile", default="cpu", choices=PROFILES)
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (repeatable)")
+    r.add_argument("--force", action="store_true", help="recompute even if cached")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=_cmd_run)
+
+    e = sub.add_parser("experiments", help="list the registered experiments")
+    e.add_argument("-v", "--verbose", action="store_true")
+    e.set_defaults(func=_cmd_experiments)
+
+    d = sub.add_parser("datasets", help="list datasets and whether they are available here")
+    d.set_defaults(func=_cmd_datasets)
+
+    c = sub.add_parser("chapters", help="list the chapters (slug, page, title)")
+    c.set_defaults(func=_cmd_chapters)
+
+    ch = sub.add_parser("chapter", help="execute one chapter notebook with papermill",
+                        description="Like `papermill`: -p NAME VALUE sets a notebook parameter (VALUE parsed as JSON "
+                                    "when it can be, e.g. -p seeds '[0, 1]'); profile defaults to cpu.")
+    ch.add_argument("slug", help="chapter slug (see `chapters`)")
+    ch.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    ch.add_argument("-o", "--output", required=True, help="the executed notebook (.ipynb)")
+    ch.add_argument("--quiet", action="store_true", help="no cell progress bar")
+    ch.set_defaults(func=_cmd_chapter)
+
+    b = sub.add_parser("book", help="execute every chapter with papermill and build the HTML")
+    b.add_argument("--profile", default="cpu", choices=PROFILES)
+    b.add_argument("--out", default="_build")
+    b.add_argument("--chapter", action="append", help="only these chapters (repeatable)")
+    b.set_defaults(func=_cmd_book)
+
+    bn = sub.add_parser("bench", help="input-pipeline and feature-caching throughput benchmarks")
+    bn.add_argument("--quick", action="store_true", help="fewer steps (a rough check)")
+    bn.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,688 @@
+"""Datasets by name, and the split/subset helpers every chapter needs.
+
+A dataset loads as :class:`ImageData`: the whole split as one ``uint8`` tensor
+``(N, C, H, W)`` plus labels, class names and the per-channel normalisation
+statistics.  Keeping images as one tensor is what makes the fast input pipeline
+(:mod:`reprolib.core.loader`) possible: batches are produced by indexing on the device.
+
+Nothing downloads silently: each loader looks in ``$REPROLIB_DATA``, the user cache
+``~/.cache/reprolib/data``, ``/usr/share/datasets`` (Debian's ``dataset-*`` packages)
+and ``./data``; only then does it try torchvision's download (set
+``REPROLIB_DOWNLOAD=0`` to forbid that).  When a dataset is missing, the error names
+the dataset, every path searched and how to obtain it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import socket
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import registry
+from .io import atomic_torch_save, atomic_write_bytes
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DatasetUnavailable(FileNotFoundError):
+    """The dataset's files are not on this machine (and could not be downloaded)."""
+
+
+# ---------------------------------------------------------------------------- container
+@dataclasses.dataclass
+class ImageData:
+    """One split of an image-classification dataset, held in memory."""
+
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor  # int64 (N,)
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]  # per channel, for images scaled to [0, 1]
+    std: tuple[float, ...]
+    name: str = ""
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"{self.name}: images must be uint8 (N,C,H,W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(self.images)} images but {len(self.labels)} labels")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"{self.name}: mean/std must have one value per channel ({self.channels})")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.images.shape[2:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index, name: str | None = None) -> "ImageData":
+        index = torch.as_tensor(index, dtype=torch.long)
+        return dataclasses.replace(self, images=self.images[index], labels=self.labels[index], name=name or self.name)
+
+    def counts(self) -> np.ndarray:
+        """Images per class (length ``num_classes``)."""
+        return np.bincount(self.labels.numpy(), minlength=self.num_classes)
+
+    def normalized(self, index=None, device="cpu") -> torch.Tensor:
+        """Float images, scaled to [0, 1] and standardised with this dataset's statistics."""
+        x = self.images if index is None else self.images[index]
+        return normalize(x.to(device), self.mean, self.std)
+
+
+def normalize(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
+    x = images_uint8.float().div_(255.0)
+    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def channel_stats(images_uint8: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    x = images_uint8.float() / 255.0
+    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+
+
+# ---------------------------------------------------------------------------- search paths
+def search_roots() -> list[Path]:
+    """Where datasets are looked for, in order."""
+    roots = []
+    if os.environ.get("REPROLIB_DATA"):
+        roots.append(Path(os.environ["REPROLIB_DATA"]).expanduser())
+    roots += [cache_root(), Path("/usr/share/datasets"), Path("data").resolve()]
+    seen, unique = set(), []
+    for r in roots:
+        if r not in seen:
+            seen.add(r)
+            unique.append(r)
+    return unique
+
+
+def cache_root() -> Path:
+    """Writable folder for unpacked copies and downloads."""
+    base = os.environ.get("REPROLIB_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "reprolib", "data")
+    return Path(base).expanduser()
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("REPROLIB_DOWNLOAD", "1") not in ("0", "false", "no")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    how_to_get: str
+    loader: Callable[..., ImageData]
+    probe: Callable[[], Path | None]  # where the files are, without loading them
+    embedded: bool = False  # ships with an installed package or Debian package
+
+
+def register(name, description, how_to_get, probe, embedded=False):
+    """Register a loader ``fn(split=...) -> ImageData`` in :data:`reprolib.core.registry.DATASETS`."""
+
+    def deco(fn):
+        registry.register_dataset(name, DatasetInfo(name, description, how_to_get, fn, probe, embedded))
+        return fn
+
+    return deco
+
+
+def names() -> list[str]:
+    return sorted(registry.DATASETS)
+
+
+def info(name: str) -> DatasetInfo:
+    if name not in registry.DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {names()}")
+    return registry.DATASETS[name]
+
+
+def available(name: str) -> bool:
+    """Whether the dataset's files are on this machine (never raises)."""
+    try:
+        return info(name).probe() is not None
+    except Exception:  # noqa: BLE001 - a probe must never crash a chapter
+        return False
+
+
+def load(name: str, split: str = "train", **kwargs) -> ImageData:
+    """Load one split (``"train"`` or ``"test"``) of a registered dataset."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return info(name).loader(split=split, **kwargs)
+
+
+def availability() -> list[dict]:
+    """One row per dataset: name, available here, where, how to obtain."""
+    rows = []
+    for name in names():
+        item = registry.DATASETS[name]
+        try:
+            where = item.probe()
+        except Exception:  # a probe must never crash the listing
+            where = None
+        rows.append(
+            {
+                "dataset": name,
+                "available": where is not None,
+                "location": str(where) if where is not None else "",
+                "description": item.description,
+                "how to obtain": "" if where is not None else item.how_to_get,
+            }
+        )
+    return rows
+
+
+def _missing(name: str, searched: list[Path], detail: str = "") -> DatasetUnavailable:
+    how = registry.DATASETS[name].how_to_get if name in registry.DATASETS else ""
+    lines = [f"dataset {name!r} is not available on this machine."]
+    lines.append("Searched: " + ", ".join(str(p) for p in searched) + ".")
+    if detail:
+        lines.append(detail)
+    lines.append(f"How to obtain it: {how}")
+    if not downloads_allowed():
+        lines.append("(torchvision download disabled by REPROLIB_DOWNLOAD=0)")
+    return DatasetUnavailable(" ".join(lines))
+
+
+def _try_torchvision(name: str, factory: Callable[[Path, bool], object], subdir_probe: Callable[[Path], bool]):
+    """Build a torchvision dataset from the first root that holds it; else try a download."""
+    searched = []
+    for root in search_roots():
+        searched.append(root)
+        if subdir_probe(root):
+            return factory(root, False)
+    if downloads_allowed():
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(20)
+        try:
+            cache_root().mkdir(parents=True, exist_ok=True)
+            return factory(cache_root(), True)
+        except Exception as err:
+            raise _missing(name, searched, f"torchvision's download failed: {type(err).__name__}: {err}") from None
+        finally:
+            socket.setdefaulttimeout(previous)
+    raise _missing(name, searched)
+
+
+# ---------------------------------------------------------------------------- MNIST family
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _mnist_like_raw(root: Path, folder: str) -> Path | None:
+    """A torchvision-layout raw folder under ``root``, unpacking Debian's .gz copies if needed."""
+    raw = root / folder / "raw"
+    if all((raw / f).exists() for f in _IDX_FILES):
+        return raw
+    return None
+
+
+def _unpack_debian(debian_dir: Path, folder: str) -> Path | None:
+    """Debian ships the four idx files gzipped; torchvision wants them unpacked under <root>/<folder>/raw."""
+    if not all((debian_dir / (f + ".gz")).exists() for f in _IDX_FILES):
+        return None
+    raw = cache_root() / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for f in _IDX_FILES:
+        target = raw / f
+        if not target.exists():
+            with gzip.open(debian_dir / (f + ".gz"), "rb") as src:
+                atomic_write_bytes(target, src.read())
+    return raw
+
+
+def _mnist_family(name, folder, debian_name, tv_class, classes, mean, std):
+    def locate() -> Path | None:
+        for root in search_roots():
+            if _mnist_like_raw(root, folder):
+                return root / folder
+            for cand in (root / debian_name, root):
+                if all((cand / (f + ".gz")).exists() for f in _IDX_FILES):
+                    return cand
+        return None
+
+    def loader(split="train") -> ImageData:
+        import torchvision
+
+        where = locate()
+        root = None
+        if where is not None:
+            if _mnist_like_raw(where.parent, folder):
+                root = where.parent
+            else:
+                _unpack_debian(where, folder)
+                root = cache_root()
+        if root is not None:
+            ds = getattr(torchvision.datasets, tv_class)(str(root), train=split == "train", download=False)
+        else:
+            ds = _try_torchvision(
+                name,
+                lambda r, dl: getattr(torchvision.datasets, tv_class)(str(r), train=split == "train", download=dl),
+                lambda r: False,
+            )
+        images = ds.data.unsqueeze(1).contiguous()
+        return ImageData(images, ds.targets.clone(), tuple(classes), (mean,), (std,), name=f"{name}-{split}")
+
+    return locate, loader
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_fm_locate, _fm_loader = _mnist_family(
+    "fashion_mnist", "FashionMNIST", "fashion-mnist", "FashionMNIST", FASHION_CLASSES, 0.2860, 0.3530
+)
+register(
+    "fashion_mnist",
+    "Fashion-MNIST, 60k/10k 28x28 grey clothing images, 10 classes (the embedded default)",
+    "apt-get install dataset-fashion-mnist (Debian), or put the four idx files under $REPROLIB_DATA/FashionMNIST/raw",
+    _fm_locate,
+    embedded=True,
+)(_fm_loader)
+
+_mn_locate, _mn_loader = _mnist_family("mnist", "MNIST", "mnist", "MNIST", tuple(str(i) for i in range(10)), 0.1307, 0.3081)
+register(
+    "mnist",
+    "MNIST handwritten digits, 60k/10k 28x28 grey, 10 classes",
+    "put the four MNIST idx files under $REPROLIB_DATA/MNIST/raw (torchvision.datasets.MNIST layout)",
+    _mn_locate,
+)(_mn_loader)
+
+
+# ---------------------------------------------------------------------------- CIFAR / SVHN
+def _cifar(name, folder, tv_class, mean, std):
+    def locate():
+        for root in search_roots():
+            if (root / folder).is_dir():
+                return root / folder
+        return None
+
+    def loader(split="train"):
+        import torchvision
+
+        cls = getattr(torchvision.datasets, tv_class)
+        ds = _try_torchvision(name, lambda r, dl: cls(str(r), train=split == "train", download=dl), lambda r: (r / folder).is_dir())
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+        return ImageData(images, torch.tensor(ds.targets), tuple(ds.classes), mean, std, name=f"{name}-{split}")
+
+    return locate, loader
+
+
+for _name, _folder, _cls, _mean, _std, _desc in (
+    ("cifar10", "cifar-10-batches-py", "CIFAR10", (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "CIFAR-10, 50k/10k 32x32 colour, 10 classes"),
+    ("cifar100", "cifar-100-python", "CIFAR100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100, 50k/10k 32x32 colour, 100 classes"),
+):
+    _loc, _load = _cifar(_name, _folder, _cls, _mean, _std)
+    register(
+        _name,
+        _desc,
+        f"download the python version from the CIFAR website and unpack it as $REPROLIB_DATA/{_folder}",
+        _loc,
+    )(_load)
+
+
+def _svhn_locate():
+    for root in search_roots():
+        if (root / "train_32x32.mat").exists():
+            return root
+        if (root / "svhn" / "train_32x32.mat").exists():
+            return root / "svhn"
+    return None
+
+
+@register(
+    "svhn",
+    "SVHN street-view house numbers, 73k/26k 32x32 colour, 10 classes ('train'/'test' splits)",
+    "put train_32x32.mat and test_32x32.mat in $REPROLIB_DATA (needs scipy)",
+    _svhn_locate,
+)
+def _svhn_loader(split="train"):
+    import torchvision
+
+    where = _svhn_locate()
+    factory = lambda r, dl: torchvision.datasets.SVHN(str(r), split=split, download=dl)  # noqa: E731
+    ds = factory(where, False) if where is not None else _try_torchvision("svhn", factory, lambda r: False)
+    return ImageData(
+        torch.from_numpy(ds.data).contiguous(),
+        torch.from_numpy(ds.labels.astype(np.int64)),
+        tuple(str(i) for i in range(10)),
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+        name=f"svhn-{split}",
+    )
+
+
+# ---------------------------------------------------------------------------- folder datasets
+def _load_folder(dataset, image_size: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a PIL-backed dataset once (workers in a DataLoader) into a resized uint8 tensor."""
+    import torchvision.transforms.v2 as T
+    from torch.utils.data import DataLoader
+
+    transform = T.Compose([T.RGB(), T.Resize((image_size, image_size), antialias=True), T.PILToTensor()])
+
+    class _Wrapped(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(dataset)
+
+        def __getitem__(self, i):
+            img, label = dataset[i]
+            return transform(img), label
+
+    loader = DataLoader(_Wrapped(), batch_size=256, num_workers=min(4, os.cpu_count() or 1))
+    xs, ys = [], []
+    for x, y in loader:
+        xs.append(x)
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs), torch.cat(ys).long()
+
+
+def _cached_folder_tensor(name, image_size, build):
+    """Decoding thousands of JPEGs is slow; keep the resized tensor on disk (atomic write)."""
+    path = cache_root() / "tensors" / f"{name}-{image_size}.pt"
+    if path.exists():
+        try:
+            blob = torch.load(path, weights_only=True)
+            return blob["images"], blob["labels"], tuple(blob["classes"])
+        except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt
+            path.unlink(missing_ok=True)
+    images, labels, classes = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"images": images, "labels": labels, "classes": list(classes)}, path)
+    return images, labels, classes
+
+
+def _split_whole(name, images, labels, classes, split, mean, std, test_fraction=0.2):
+    """Datasets without an official test split get a fixed stratified one (seed 0)."""
+    whole = ImageData(images, labels, classes, mean, std, name=name)
+    train, test = stratified_split(whole, test_fraction, seed=0)
+    part = train if split == "train" else test
+    return dataclasses.replace(part, name=f"{name}-{split}")
+
+
+def _folder_probe(*candidates):
+    def probe():
+        for root in search_roots():
+            for c in candidates:
+                if (root / c).is_dir():
+                    return root / c
+        return None
+
+    return probe
+
+
+_eurosat_probe = _folder_probe("eurosat/2750", "eurosat")
+
+
+@register(
+    "eurosat",
+    "EuroSAT RGB satellite tiles, 27k 64x64, 10 land-use classes (fixed 80/20 stratified split)",
+    "download EuroSAT (RGB) and unpack it as $REPROLIB_DATA/eurosat/2750/<class>/*.jpg",
+    _eurosat_probe,
+)
+def _eurosat_loader(split="train", image_size: int = 64):
+    import torchvision
+
+    def build():
+        ds = _try_torchvision("eurosat", lambda r, dl: torchvision.datasets.EuroSAT(str(r), download=dl), lambda r: (r / "eurosat" / "2750").is_dir())
+        images, labels = _load_folder(ds, image_size, "eurosat")
+        return images, labels, tuple(ds.classes)
+
+    images, labels, classes = _cached_folder_tensor("eurosat", image_size, build)
+    return _split_whole("eurosat", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD)
+
+
+_caltech_probe = _folder_probe("caltech101/101_ObjectCategories")
+
+
+@register(
+    "caltech101",
+    "Caltech-101 objects, ~9k colour images of 101 categories (resized; fixed 80/20 stratified split)",
+    "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg",
+    _caltech_probe,
+)
+def _caltech_loader(split="train", image_size: int = 128):
+    import torchvision
+
+    def build():
+        ds = _try_torchvision(
+            "caltech101",
+            lambda r, dl: torchvision.datasets.Caltech101(str(r), target_type="category", download=dl),
+            lambda r: (r / "caltech101" / "101_ObjectCategories").is_dir(),
+        )
+        images, labels = _load_folder(ds, image_size, "caltech101")
+        return images, labels, tuple(ds.categories)
+
+    images, labels, classes = _cached_folder_tensor("caltech101", image_size, build)
+    return _split_whole("caltech101", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def load_image_folder(root, name: str | None = None, split: str = "train", image_size: int = 224) -> ImageData:
+    """Any ``root/<class>/<image>`` folder through torchvision's ``ImageFolder``.
+
+    If ``root`` has ``train``/``test`` sub-folders they are the splits; otherwise a
+    fixed stratified 80/20 split is made.
+    """
+    import torchvision
+
+    root = Path(root).expanduser()
+    name = name or root.name
+    if not root.is_dir():
+        raise _missing(name, [root], "expected a folder of class sub-folders (torchvision ImageFolder layout)") if name in registry.DATASETS else DatasetUnavailable(
+            f"dataset folder {root} does not exist; expected <root>/<class>/<image> (ImageFolder layout)"
+        )
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        ds = torchvision.datasets.ImageFolder(str(root / split))
+        images, labels = _load_folder(ds, image_size, name)
+        return ImageData(images, labels, tuple(ds.classes), IMAGENET_MEAN, IMAGENET_STD, name=f"{name}-{split}")
+    ds = torchvision.datasets.ImageFolder(str(root))
+    images, labels = _load_folder(ds, image_size, name)
+    return _split_whole(name, images, labels, tuple(ds.classes), split, IMAGENET_MEAN, IMAGENET_STD)
+
+
+_dogs_probe = _folder_probe("stanford_dogs/Images", "StanfordDogs/Images", "stanford_dogs")
+
+
+@register(
+    "stanford_dogs",
+    "Stanford Dogs, 20k colour images of 120 breeds (ImageFolder; fixed 80/20 stratified split)",
+    "download images.tar from the Stanford Dogs site and unpack it as $REPROLIB_DATA/stanford_dogs/Images/<breed>/*.jpg",
+    _dogs_probe,
+)
+def _dogs_loader(split="train", image_size: int = 224):
+    where = _dogs_probe()
+    if where is None:
+        raise _missing("stanford_dogs", [r / "stanford_dogs" / "Images" for r in search_roots()])
+    images, labels, classes = _cached_folder_tensor(
+        "stanford_dogs", image_size, lambda: _image_folder_arrays(where, image_size)
+    )
+    return _split_whole("stanford_dogs", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def _image_folder_arrays(root, image_size):
+    import torchvision
+
+    ds = torchvision.datasets.ImageFolder(str(root))
+    images, labels = _load_folder(ds, image_size, root.name)
+    return images, labels, tuple(ds.classes)
+
+
+# ---------------------------------------------------------------------------- embedded small sets
+@register(
+    "digits",
+    "scikit-learn's bundled 8x8 handwritten digits, 1,797 images, 10 classes (fixed 80/20 split)",
+    "ships with scikit-learn (pip install scikit-learn)",
+    lambda: Path(__import__("sklearn.datasets", fromlist=["x"]).__file__).parent / "data" / "digits.csv.gz",
+    embedded=True,
+)
+def _digits_loader(split="train"):
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    mean, std = channel_stats(images)
+    return _split_whole("digits", images, labels, tuple(str(i) for i in range(10)), split, mean, std)
+
+
+def synthetic(
+    n: int = 1000,
+    num_classes: int = 10,
+    size: int = 28,
+    channels: int = 1,
+    noise: float = 0.15,
+    seed: int = 0,
+    split: str = "train",
+) -> ImageData:
+    """Procedural images for tests: a class-specific oriented grating plus a blob.
+
+    Orientation and blob position are fixed per class; phase, contrast and pixel noise
+    vary per image, so the classes are learnable but not trivially identical.
+    Different splits use different random draws of the same class templates.
+    """
+    if n < num_classes:
+        raise ValueError(f"synthetic: n={n} must be at least num_classes={num_classes}")
+    g = torch.Generator().manual_seed(seed * 2 + (split == "test"))
+    labels = torch.arange(n) % num_classes
+    labels = labels[torch.randperm(n, generator=g)]
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    angle = labels.float() * (np.pi / num_classes)
+    freq = 3.0 + (labels % 3).float()
+    phase = torch.rand(n, generator=g) * 2 * np.pi
+    proj = xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None]
+    grating = torch.sin(freq[:, None, None] * np.pi * proj + phase[:, None, None])
+    centre = torch.stack([torch.cos(2 * np.pi * labels.float() / num_classes), torch.sin(2 * np.pi * labels.float() / num_classes)], 1) * 0.5
+    blob = torch.exp(-((xx[None] - centre[:, 0, None, None]) ** 2 + (yy[None] - centre[:, 1, None, None]) ** 2) / 0.08)
+    img = 0.5 + 0.25 * grating * (0.7 + 0.3 * torch.rand(n, 1, 1, generator=g)) + 0.35 * blob
+    img = img[:, None].repeat(1, channels, 1, 1)
+    if channels > 1:
+        tint = torch.linspace(0.8, 1.2, channels).view(1, channels, 1, 1)
+        img = img * tint
+    img = img + noise * torch.randn(img.shape, generator=g)
+    images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    mean, std = channel_stats(images)
+    return ImageData(images, labels.long(), tuple(f"class {i}" for i in range(num_classes)), mean, std, name=f"synthetic-{split}")
+
+
+register(
+    "synthetic",
+    "procedural gratings+blobs for tests: any size, channels and number of classes",
+    "generated in memory (no files)",
+    lambda: Path("<generated>"),
+    embedded=True,
+)(synthetic)
+
+
+# ---------------------------------------------------------------------------- helpers
+def stratified_split(data: ImageData, val_fraction: float, seed: int = 0) -> tuple[ImageData, ImageData]:
+    """Train/validation split that keeps class proportions (scikit-learn)."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    idx = np.arange(len(data))
+    tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=data.labels.numpy())
+    return data.subset(np.sort(tr), name=f"{data.name}[train]"), data.subset(np.sort(va), name=f"{data.name}[val]")
+
+
+def select_classes(data: ImageData, classes, remap: bool = True) -> ImageData:
+    """Keep only ``classes`` (indices or names); relabel them 0..k-1 in the given order if ``remap``."""
+    idx_of = {}
+    for c in classes:
+        if isinstance(c, str):
+            if c not in data.classes:
+                raise ValueError(f"{data.name}: unknown class {c!r}; classes are {list(data.classes)}")
+            c = data.classes.index(c)
+        if not 0 <= int(c) < data.num_classes:
+            raise ValueError(f"{data.name}: class index {c} out of range 0..{data.num_classes - 1}")
+        idx_of[int(c)] = len(idx_of)
+    keep = torch.isin(data.labels, torch.tensor(list(idx_of)))
+    out = data.subset(torch.nonzero(keep).flatten())
+    if remap:
+        lut = torch.full((data.num_classes,), -1, dtype=torch.long)
+        for old, new in idx_of.items():
+            lut[old] = new
+        out = dataclasses.replace(out, labels=lut[out.labels], classes=tuple(data.classes[c] for c in idx_of))
+    return out
+
+
+def per_class_subset(data: ImageData, counts, seed: int = 0) -> ImageData:
+    """Take ``counts[c]`` random images of every class c (seeded)."""
+    rng = np.random.default_rng(seed)
+    labels = data.labels.numpy()
+    chosen = []
+    for c, k in enumerate(counts):
+        pool = np.flatnonzero(labels == c)
+        if k > len(pool):
+            raise ValueError(f"{data.name}: class {c} ({data.classes[c]}) has {len(pool)} images, {k} requested")
+        chosen.append(rng.permutation(pool)[:k])
+    return data.subset(np.sort(np.concatenate(chosen)))
+
+
+def few_shot(data: ImageData, m: int, seed: int = 0) -> ImageData:
+    """M images per class (the few-shot baselines of ZSKT §4 / FewShotKT)."""
+    if m < 1:
+        raise ValueError(f"few_shot: m must be >= 1, got {m}")
+    return per_class_subset(data, [m] * data.num_classes, seed)
+
+
+def subsample(data: ImageData, n: int, seed: int = 0) -> ImageData:
+    """A stratified random subset of ``n`` images (reduced-scale profiles)."""
+    if n >= len(data):
+        return data
+    counts = np.floor(data.counts() / len(data) * n).astype(int)
+    counts[np.argsort(-data.counts())[: n - counts.sum()]] += 1
+    return per_class_subset(data, counts, seed)
+
+
+def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float) -> list[int]:
+    """Exponential profile n_i = int(n_max · (1/IF)^(i/(C-1))), class 0 the head (Cao et al., LDAM)."""
+    if imbalance_factor < 1:
+        raise ValueError(f"imbalance_factor is n_max/n_min and must be >= 1, got {imbalance_factor}")
+    r = 1.0 / imbalance_factor
+    return [int(n_max * r ** (i / (num_classes - 1))) for i in range(num_classes)]
+
+
+def long_tail(data: ImageData, imbalance_factor: float, seed: int = 0, n_max: int | None = None) -> ImageData:
+    counts = long_tail_counts(n_max or int(data.counts().min()), data.num_classes, imbalance_factor)
+    return per_class_subset(data, counts, seed)
+
+
+def to_model_input(data: ImageData, size: int | None = None, channels: int | None = None, chunk: int = 2048) -> ImageData:
+    """Resize (antialiased bilinear) and convert channels to what a model expects.
+
+    Grey→RGB repeats the channel (and its statistics); RGB→grey uses ITU-R 601 luma.
+    """
+    images, mean, std = data.images, data.mean, data.std
+    if channels is not None and channels != data.channels:
+        if data.channels == 1:
+            images = images.repeat(1, channels, 1, 1)
+            mean, std = mean * channels, std * channels
+        elif channels == 1 and data.channels == 3:
+            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+            mean, std = channel_stats(images)
+        else:
+            raise ValueError(f"cannot convert {data.channels} channels to {channels}")
+    if size is not None and tuple(images.shape[2:]) != (size, size):
+        parts = [
+            F.interpolate(images[i : i + chunk].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+            for i in range(0, len(images), chunk)
+        ]
+        images = torch.cat(parts) if parts else images
+    return dataclasses.replace(data, images=images.contiguous(), mean=tuple(mean), std=tuple(std))

@@ -1,0 +1,141 @@
+"""The zero-shot loop (Algorithm 1 as in the original solver.py), configs, KD+AT baseline."""
+import copy
+
+import pytest
+import torch
+
+from reprolib.chapters.zskt import distill, fewshot, zeroshot
+from reprolib.core import models, runs
+from reprolib.core.config import ConfigError
+from reprolib.core.train import Diverged
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is faster, and far faster on a machine shared with other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _trainer(**over):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", batch_size=8, n_s=2, iterations=4, **over)
+    torch.manual_seed(0)
+    teacher = models.build("wrn-10-1", 10, 1)
+    student = models.build("wrn-10-1", 10, 1)
+    gen = distill.Generator(cfg.z_dim, 1, 8, cfg.gen_width)
+    return cfg, zeroshot.ZeroShotTrainer(teacher, student, gen, cfg)
+
+
+def test_outer_step_updates_both_and_generator_loss_is_minus_kl():
+    cfg, tr = _trainer()
+    s0 = copy.deepcopy(tr.student.state_dict())
+    g0 = copy.deepcopy(tr.generator.state_dict())
+    t0 = copy.deepcopy(tr.teacher.state_dict())
+    z = torch.randn(cfg.batch_size, cfg.z_dim)
+    # the KL the generator step sees, computed independently on copies before the step
+    S, G = copy.deepcopy(tr.student).train(), copy.deepcopy(tr.generator).train()
+    with torch.no_grad():
+        x = G(z)
+        kl = distill.kl_divergence(S(x), tr.teacher(x), reduction="mean").item()
+    out = tr.outer_step(z)
+    assert out["loss_g"] == pytest.approx(-kl, rel=1e-4, abs=1e-7)
+    assert out["loss_g"] == pytest.approx(-out["kl_g"])
+    changed = lambda a, b: any(not torch.equal(a[k], b[k]) for k in a if a[k].dtype.is_floating_point)
+    assert changed(s0, tr.student.state_dict())
+    assert changed(g0, tr.generator.state_dict())
+    assert not changed(t0, tr.teacher.state_dict())  # the teacher is frozen (eval mode, no grads)
+    assert all(not p.requires_grad for p in tr.teacher.parameters())
+    assert tr.iteration == 1
+    # cosine schedules stepped once per outer iteration
+    assert tr.opt_s.param_groups[0]["lr"] < cfg.lr_student
+
+
+def test_non_finite_generator_stops_with_clear_error():
+    cfg, tr = _trainer()
+    with torch.no_grad():
+        tr.generator.linear.weight.fill_(float("nan"))
+    with pytest.raises(Diverged, match="diverged.*iteration 0"):
+        tr.outer_step()
+
+
+def test_dynamic_ng_schedule():
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", iterations=90, ng_schedule="dynamic", n_s=5)
+    assert [cfg.n_g_at(i) for i in (0, 29, 30, 59, 60, 89)] == [1, 1, 2, 2, 4, 4]
+    assert zeroshot.ZeroShotConfig.from_profile("smoke").n_g_at(80) == 1
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        ({"dataset": "imagenet-nope"}, "unknown dataset"),
+        ({"teacher": "resnet18"}, "not a WideResNet"),
+        ({"student": "wrn-11-1"}, "not a WideResNet|6n\\+4"),
+        ({"teacher_via": ("report_cnn",)}, "not a WideResNet"),
+        ({"image_size": 10}, "multiple of 4"),
+        ({"ng_schedule": "sometimes"}, "not allowed"),
+        ({"bogus": 1}, "unknown"),
+    ],
+)
+def test_bad_parameters(over, match):
+    with pytest.raises(ConfigError, match=match):
+        zeroshot.ZeroShotConfig.from_profile("smoke", **over)
+
+
+def test_fewshot_bad_parameters():
+    with pytest.raises(ConfigError, match="not a WideResNet"):
+        fewshot.FewShotConfig.from_profile("smoke", student="resnet18")
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        fewshot.FewShotConfig.from_profile("smoke", dataset="nope")
+
+
+def test_chain_link_configs():
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", teacher="wrn-16-2", teacher_via=("wrn-10-2",), student="wrn-10-1")
+    link = cfg.link_config(1)
+    assert (link.teacher, link.teacher_via, link.student) == ("wrn-16-2", (), "wrn-10-2")
+    assert link.seed == cfg.seed
+
+
+def test_smoke_run_end_to_end_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path))
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke")
+    r = runs.run(cfg, progress=False)
+    m = r.metrics
+    assert 0.0 <= m["test_acc"] <= 1.0 and m["image_size"] == 8
+    assert len(r.history["curve"]["test_acc"]) == cfg.eval_points
+    assert r.load_array("samples").shape[0] == len(r.load_array("sample_iterations"))
+    student = zeroshot.load_student(r)
+    assert student(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert runs.run(cfg, progress=False).cached
+    few = runs.run(fewshot.FewShotConfig.from_profile("smoke"), progress=False)
+    assert few.metrics["n_train"] == 10 * 5
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path, monkeypatch):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=5)  # 6 iterations, checkpoint every 3
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "a"))
+    straight = runs.run(cfg, progress=False)
+
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "b"))
+    original = zeroshot.ZeroShotTrainer.outer_step
+    started_at = []
+
+    def crash_at_4(self, z=None):
+        if self.iteration == 4 and not started_at:
+            started_at.append("crashed")
+            raise KeyboardInterrupt
+        return original(self, z)
+
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", crash_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(cfg, progress=False)
+    assert (runs.entry_path(cfg) / "checkpoint.pt").exists()
+    first_iteration = []
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step",
+                        lambda self, z=None: (first_iteration.append(self.iteration), original(self, z))[1])
+    resumed = runs.run(cfg, progress=False)
+    assert first_iteration[0] == 3  # continued after the checkpoint, not from scratch
+    assert resumed.history["curve"] == straight.history["curve"]
+    a, b = straight.load_state(), resumed.load_state()
+    assert all(torch.allclose(a[k].float(), b[k].float()) for k in a)

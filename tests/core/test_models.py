@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from reprolib.core import models, transfer
+
+
+@pytest.mark.parametrize("name,params", [("wrn-16-1", 175_066), ("wrn-16-2", 691_674), ("wrn-40-2", 2_243_546)])
+def test_wrn_sizes_match_the_literature(name, params):
+    # WRN-16-1 0.17M, WRN-16-2 0.69M, WRN-40-2 2.2M parameters on CIFAR-10 (Zagoruyko & Komodakis Table 1 / ZSKT)
+    assert models.count_parameters(models.build(name, num_classes=10, in_channels=3)) == params
+
+
+def test_wrn_groups_have_the_attention_transfer_shapes():
+    m = models.build("wrn-16-2", num_classes=10, in_channels=3)
+    logits, (g1, g2, g3) = m.forward_groups(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 10)
+    assert g1.shape == (2, 32, 32, 32) and g2.shape == (2, 64, 16, 16) and g3.shape == (2, 128, 8, 8)
+    assert torch.equal(m(torch.zeros(1, 3, 32, 32)), m.forward_groups(torch.zeros(1, 3, 32, 32))[0])
+    grey = models.build("wrn-10-1", num_classes=3, in_channels=1)
+    assert grey(torch.randn(2, 1, 28, 28)).shape == (2, 3)
+
+
+def test_bad_model_names_and_depths():
+    with pytest.raises(ValueError, match="6n\\+4"):
+        models.build("wrn-15-1", 10)
+    with pytest.raises(KeyError, match="unknown model 'resnet7'"):
+        models.build("resnet7", 10)
+    with pytest.raises(ValueError, match="expects 3 input channels"):
+        models.build("resnet18", 10, in_channels=1)
+
+
+def test_report_cnn_output_shape():
+    m = models.build("report_cnn", num_classes=2, in_channels=3)
+    assert m(torch.randn(4, 3, 32, 32)).shape == (4, 2)
+    convs = [c.out_channels for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert convs == [32, 64, 128, 256, 512]
+
+
+def test_imagenet_weights_missing_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(models.ModelUnavailable, match="resnet18.*not cached at .*checkpoints"):
+        models.build("resnet18", 2, weights="imagenet")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "vgg11_bn", "squeezenet1_0", "densenet121"])
+def test_freezing_policies(name):
+    m = models.build(name, num_classes=2)
+    transfer.freeze(m, "all_but_head")
+    trainable = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert trainable and all(any(n.startswith(h + ".") for h in models.head_names(m)) for n in trainable)
+    transfer.freeze(m, "none")
+    assert all(p.requires_grad for p in m.parameters())
+    transfer.freeze(m, "classifier")
+    assert any(p.requires_grad for p in m.parameters()) and not all(p.requires_grad for p in m.parameters())
+    with pytest.raises(ValueError, match="unknown freeze policy"):
+        transfer.freeze(m, "half")
+
+
+def test_replace_head_inception_has_two_heads():
+    m = models.build("inception_v3", num_classes=10)
+    models.replace_head(m, 3)
+    assert m.fc.out_features == 3 and m.AuxLogits.fc.out_features == 3
