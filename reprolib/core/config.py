@@ -35,9 +35,15 @@ class ConfigError(ValueError):
     """A configuration value that cannot describe a run (unknown key, bad type or range)."""
 
 
-def option(default: Any, *, choices=None, low=None, high=None, help: str = ""):
-    """A config field with its allowed values stated where it is declared."""
-    meta = {"choices": tuple(choices) if choices is not None else None, "low": low, "high": high, "help": help}
+def option(default: Any, *, choices=None, low=None, high=None, help: str = "", added: bool = False):
+    """A config field with its allowed values stated where it is declared.
+
+    ``added=True`` marks a field added after runs were cached: while it has its default
+    value it is left out of the run-cache key, so every earlier run keeps its key; any
+    other value is keyed as usual.
+    """
+    meta = {"choices": tuple(choices) if choices is not None else None, "low": low, "high": high, "help": help,
+            "added": added}
     if isinstance(default, (list, dict, set)):
         raise TypeError("config defaults must be immutable; use a tuple")
     return dataclasses.field(default=default, metadata=meta)
@@ -200,12 +206,17 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def key_dict(self) -> dict[str, Any]:
+        """The fields that identify the run: all of them, except ``added`` fields at their default."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if not (f.metadata.get("added") and getattr(self, f.name) == f.default)}
+
     def key(self) -> str:
-        """Content hash of the full config plus the package version (the run-cache key)."""
+        """Content hash of the identifying fields plus the package version (the run-cache key)."""
         from reprolib import __version__
 
         payload = json.dumps(
-            {"class": type(self).__name__, "version": __version__, "config": self.to_dict()},
+            {"class": type(self).__name__, "version": __version__, "config": self.key_dict()},
             sort_keys=True,
             default=str,
         )

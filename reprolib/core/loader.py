@@ -13,6 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from . import registry
 from .data import ImageData, normalize
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
@@ -67,20 +68,31 @@ class V2PerSample:
         return torch.cat([self.transform(chunk) for chunk in x.tensor_split(groups)])
 
 
+@registry.augmentation("crop")
+def _crop(padding: int = 4) -> BatchTransform:
+    return lambda x, generator=None: random_crop(x, padding, generator)
+
+
+@registry.augmentation("flip")
+def _flip(padding: int = 4) -> BatchTransform:
+    return lambda x, generator=None: random_hflip(x, generator)
+
+
 def build_augment(names: Sequence[str], padding: int = 4) -> BatchTransform | None:
-    """Named batch augmentations: ``"crop"`` (pad+random crop), ``"flip"`` (horizontal)."""
-    known = {"crop", "flip"}
-    unknown = set(names) - known
+    """Named batch augmentations applied in order (:data:`reprolib.core.registry.AUGMENTATIONS`):
+    ``"crop"`` (pad + random crop), ``"flip"`` (horizontal), and any a chapter registers."""
+    unknown = [n for n in names if n not in registry.AUGMENTATIONS]
     if unknown:
-        raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; known: {sorted(registry.AUGMENTATIONS)}")
     if not names:
         return None
+    # crop before flip whatever the order given (the order of the seed reports' pipelines)
+    ordered = sorted(names, key=lambda n: {"crop": 0, "flip": 1}.get(n, 2))
+    steps = [registry.AUGMENTATIONS[n](padding) for n in ordered]
 
     def augment(x, generator=None):
-        if "crop" in names:
-            x = random_crop(x, padding, generator)
-        if "flip" in names:
-            x = random_hflip(x, generator)
+        for step in steps:
+            x = step(x, generator)
         return x
 
     return augment

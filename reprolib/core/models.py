@@ -126,6 +126,83 @@ def _report_cnn(num_classes: int, in_channels: int = 3, **kwargs) -> nn.Module:
     return ReportCNN(num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
+# ---------------------------------------------------------------------------- narrow torchvision families
+_RESNET = re.compile(r"^resnet(18|34|50|101|152)-w(\d+)(-small)?$")
+_DENSENET = re.compile(r"^densenet(121|161|169|201)-g(\d+)(-small)?$")
+_RESNET_LAYOUT = {"18": ("basic", (2, 2, 2, 2)), "34": ("basic", (3, 4, 6, 3)), "50": ("bottleneck", (3, 4, 6, 3)),
+                  "101": ("bottleneck", (3, 4, 23, 3)), "152": ("bottleneck", (3, 8, 36, 3))}
+_DENSENET_BLOCKS = {"121": (6, 12, 24, 16), "161": (6, 12, 36, 24), "169": (6, 12, 32, 32), "201": (6, 12, 48, 32)}
+
+
+def narrow_resnet(depth: int, width: int, num_classes: int, in_channels: int = 3, small_input: bool = False) -> nn.Module:
+    """torchvision's ``ResNet`` class (BasicBlock or Bottleneck, the depth's layout) with stage widths
+    ``width, 2·width, 4·width, 8·width`` instead of 64…512, so it trains on 2 CPU cores.
+
+    Module names are torchvision's (``conv1``, ``layer1``…``layer4``, each Bottleneck's ``conv3``,
+    ``fc``), so hooks and freezing policies written for ResNet-50/101 apply unchanged.
+    ``small_input``: a 3x3 stride-1 stem without max-pooling, for 16-64 px images (as on CIFAR).
+    """
+    import torchvision.models.resnet as tvr
+
+    kind, layers = _RESNET_LAYOUT[str(depth)]
+    block = tvr.Bottleneck if kind == "bottleneck" else tvr.BasicBlock
+
+    class NarrowResNet(tvr.ResNet):
+        def __init__(self):
+            nn.Module.__init__(self)
+            self._norm_layer = nn.BatchNorm2d
+            self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
+            if small_input:
+                self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+                self.maxpool = nn.Identity()
+            else:
+                self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)
+                self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.relu = nn.ReLU(inplace=True)
+            self.layer1 = self._make_layer(block, width, layers[0])
+            self.layer2 = self._make_layer(block, 2 * width, layers[1], stride=2)
+            self.layer3 = self._make_layer(block, 4 * width, layers[2], stride=2)
+            self.layer4 = self._make_layer(block, 8 * width, layers[3], stride=2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(8 * width * block.expansion, num_classes)
+            for m in self.modules():  # torchvision's initialisation
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+
+    NarrowResNet.__name__ = NarrowResNet.__qualname__ = "ResNet"
+    return NarrowResNet()
+
+
+def narrow_densenet(depth: int, growth: int, num_classes: int, in_channels: int = 3, small_input: bool = False) -> nn.Module:
+    """torchvision's ``DenseNet`` class with growth rate ``growth`` (32 in DenseNet-121) and
+    ``2·growth`` initial features; ``small_input`` swaps the 7x7/2 stem and its max-pool for a 3x3/1 conv."""
+    import torchvision.models.densenet as tvd
+
+    model = tvd.DenseNet(growth_rate=growth, block_config=_DENSENET_BLOCKS[str(depth)], num_init_features=2 * growth,
+                         num_classes=num_classes)
+    if small_input or in_channels != 3:
+        k, s, pad = (3, 1, 1) if small_input else (7, 2, 3)
+        model.features.conv0 = nn.Conv2d(in_channels, 2 * growth, k, s, pad, bias=False)
+        nn.init.kaiming_normal_(model.features.conv0.weight)
+        if small_input:
+            model.features.pool0 = nn.Identity()
+    return model
+
+
+def _parse_family(name: str):
+    m = _RESNET.match(name)
+    if m:
+        return lambda nc, ic: narrow_resnet(int(m.group(1)), int(m.group(2)), nc, ic, bool(m.group(3)))
+    m = _DENSENET.match(name)
+    if m:
+        return lambda nc, ic: narrow_densenet(int(m.group(1)), int(m.group(2)), nc, ic, bool(m.group(3)))
+    return None
+
+
 # ---------------------------------------------------------------------------- registry
 _WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
 #: input size each torchvision family was designed for (Inception v3 needs 299)
@@ -140,8 +217,10 @@ def torchvision_names() -> list[str]:
 
 
 def names() -> list[str]:
-    """Known model names (WRNs are any ``wrn-<depth>-<width>`` with depth 6n+4)."""
-    return ["wrn-<depth>-<width>", *sorted(registry.MODELS), *torchvision_names()]
+    """Known model names: ``wrn-<depth>-<width>`` (depth 6n+4), ``resnet<18|34|50|101|152>-w<width>[-small]``,
+    ``densenet<121|161|169|201>-g<growth>[-small]`` (narrow torchvision classes), registered builders, torchvision's."""
+    return ["wrn-<depth>-<width>", "resnet<depth>-w<width>[-small]", "densenet<depth>-g<growth>[-small]",
+            *sorted(registry.MODELS), *torchvision_names()]
 
 
 def parse_wrn(name: str) -> tuple[int, int] | None:
@@ -157,13 +236,13 @@ def check_name(name: str) -> None:
         if (depth - 4) % 6 or depth < 10 or width < 1:
             raise ValueError(f"model {name!r}: WRN depth must be 6n+4 >= 10 (10, 16, 22, 28, 40, ...) and width >= 1")
         return
-    if name not in registry.MODELS and name not in torchvision_names():
+    if name not in registry.MODELS and _parse_family(name) is None and name not in torchvision_names():
         raise ValueError(f"unknown model {name!r}; known: {names()}")
 
 
 def any_channels(name: str) -> bool:
-    """Whether ``name`` takes any number of input channels (WRNs and registered builders)."""
-    if parse_wrn(name):
+    """Whether ``name`` takes any number of input channels (WRNs, narrow families, registered builders)."""
+    if parse_wrn(name) or _parse_family(name) is not None:
         return True
     info = registry.MODELS.get(name)
     return info is not None and info.any_channels
@@ -182,9 +261,12 @@ def build(name: str, num_classes: int, in_channels: int = 3, weights: str | None
         if weights:
             raise ValueError(f"{name}: no pretrained weights exist for WRNs; train a source model (reprolib.core.transfer)")
         return WideResNet(*wrn, num_classes=num_classes, in_channels=in_channels, **kwargs)
-    if name in registry.MODELS:
+    family = _parse_family(name)
+    if name in registry.MODELS or family is not None:
         if weights:
             raise ValueError(f"{name} has no pretrained weights; train a source model (reprolib.core.transfer)")
+        if family is not None:
+            return family(num_classes, in_channels)
         return registry.MODELS[name].build(num_classes=num_classes, in_channels=in_channels, **kwargs)
     return _torchvision_model(name, num_classes, in_channels, weights, **kwargs)
 

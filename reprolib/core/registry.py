@@ -17,6 +17,7 @@ from typing import Any, Callable
 EXPERIMENTS: dict[str, "Experiment"] = {}
 DATASETS: dict[str, Any] = {}
 MODELS: dict[str, "ModelInfo"] = {}
+AUGMENTATIONS: dict[str, Callable] = {}
 CHAPTERS: dict[str, Any] = {}
 
 
@@ -69,6 +70,16 @@ class ModelInfo:
 def model(name: str, *, any_channels: bool = True, description: str = ""):
     def deco(fn):
         _add(MODELS, "model", name, ModelInfo(name, fn, any_channels, description))
+        return fn
+
+    return deco
+
+
+def augmentation(name: str):
+    """Register ``factory(padding) -> transform(x, generator) -> x``: a named batch augmentation for ``augment=(...)``."""
+
+    def deco(fn):
+        _add(AUGMENTATIONS, "augmentation", name, fn)
         return fn
 
     return deco

@@ -46,7 +46,7 @@ class TrainConfig(TrainSpec):
     model: str = option("wrn-16-1")
     weights: str = option("none", choices=("none", "imagenet", "source"))
     freeze: str = option("none", choices=transfer.FREEZE_POLICIES)
-    augment: tuple[str, ...] = option((), choices=("crop", "flip"))
+    augment: tuple[str, ...] = option((), help="named batch augmentations (reprolib.core.registry.AUGMENTATIONS)")
     crop_padding: int = option(4, low=0)
     cache_features: bool = option(True, help="train a frozen backbone's head on features computed once")
     source_epochs: int = option(3, low=1, help="epochs of the offline source model (weights='source')")
@@ -56,6 +56,8 @@ class TrainConfig(TrainSpec):
     def check(self):
         super().check()
         require(self.dataset, registry.DATASETS, "dataset")
+        for name in self.augment:
+            require(name, registry.AUGMENTATIONS, "augmentation")
         try:
             models.check_name(self.model)
         except ValueError as err:

@@ -65,3 +65,16 @@ def test_v2_transforms_run_batch_wise_with_per_image_randomness():
 def test_unknown_augmentation_is_rejected():
     with pytest.raises(ValueError, match=r"unknown augmentation\(s\) \['rotate'\]"):
         build_augment(("rotate",))
+
+
+def test_augmentations_are_looked_up_by_name_and_a_chapter_can_add_one():
+    from reprolib.core import registry
+
+    x = torch.randn(4, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"unknown augmentation\(s\) \['rotate'\]"):
+        build_augment(("rotate",))
+    registry.AUGMENTATIONS["negate-test"] = lambda padding: (lambda x, generator=None: -x)
+    try:
+        assert torch.equal(build_augment(("negate-test",))(x), -x)
+    finally:
+        del registry.AUGMENTATIONS["negate-test"]

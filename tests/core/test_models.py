@@ -60,3 +60,30 @@ def test_replace_head_inception_has_two_heads():
     m = models.build("inception_v3", num_classes=10)
     models.replace_head(m, 3)
     assert m.fc.out_features == 3 and m.AuxLogits.fc.out_features == 3
+
+
+@pytest.mark.parametrize("name, blocks, features", [("resnet50-w16-small", 16, 512), ("resnet101-w8", 33, 256),
+                                                    ("resnet18-w16-small", 8, 128)])
+def test_narrow_resnets_are_torchvisions_class_with_scaled_widths(name, blocks, features):
+    import torchvision
+
+    m = models.build(name, num_classes=7, in_channels=1)
+    assert isinstance(m, torchvision.models.ResNet)
+    assert m.fc.in_features == features and m(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
+    n_blocks = sum(len(getattr(m, f"layer{i}")) for i in range(1, 5))
+    assert n_blocks == blocks
+    if "-small" in name:
+        assert m.conv1.kernel_size == (3, 3) and m.conv1.stride == (1, 1) and isinstance(m.maxpool, torch.nn.Identity)
+    assert models.head_names(m) == ["fc"] and models.any_channels(name)
+
+
+def test_narrow_densenet_is_torchvisions_class_with_a_smaller_growth_rate():
+    import torchvision
+
+    m = models.build("densenet121-g8-small", num_classes=5, in_channels=3)
+    assert isinstance(m, torchvision.models.DenseNet)
+    first_dense = m.features.denseblock1.denselayer1
+    assert first_dense.conv2.out_channels == 8 and m.features.conv0.out_channels == 16
+    assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 5) and models.head_names(m) == ["classifier"]
+    with pytest.raises(ValueError, match="unknown model 'densenet121-x8'"):
+        models.check_name("densenet121-x8")
