@@ -13,7 +13,9 @@ dropout is off — whether or not its features are cached).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -56,6 +58,31 @@ def _classifier_prefixes(model, heads):
         extra = [h for h in heads if not h.startswith("classifier")]
         return ["classifier"] + extra
     return heads
+
+
+@contextlib.contextmanager
+def capture_outputs(model: nn.Module, names: Sequence[str], detach: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the outputs of the named sub-modules during each forward pass inside the ``with`` block.
+
+    ``with capture_outputs(model, ["layer4.2.conv3"]) as maps: model(x)`` leaves ``maps["layer4.2.conv3"]``
+    holding that forward's output (overwritten by the next forward).  The hooks belong to this block
+    only and are removed on exit, so nothing leaks into other forwards (feature-map regularisers
+    such as DELTA, activation-map figures).  ``detach=True`` stores outputs without their graph.
+    """
+    maps: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in names:
+            module = model.get_submodule(name)  # AttributeError names a missing layer
+
+            def hook(_module, _inputs, output, name=name):
+                maps[name] = output.detach() if detach else output
+
+            handles.append(module.register_forward_hook(hook))
+        yield maps
+    finally:
+        for h in handles:
+            h.remove()
 
 
 class FrozenModule(nn.Module):

@@ -87,3 +87,17 @@ def test_narrow_densenet_is_torchvisions_class_with_a_smaller_growth_rate():
     assert m(torch.zeros(2, 3, 32, 32)).shape == (2, 5) and models.head_names(m) == ["classifier"]
     with pytest.raises(ValueError, match="unknown model 'densenet121-x8'"):
         models.check_name("densenet121-x8")
+
+
+def test_capture_outputs_records_each_forward_and_removes_its_hooks():
+    m = models.build("resnet50-w8-small", num_classes=3, in_channels=1)
+    names = ["layer1.2.conv3", "layer4.2.conv3"]
+    x = torch.randn(2, 1, 16, 16)
+    with transfer.capture_outputs(m, names) as maps:
+        m(x)
+        assert maps["layer1.2.conv3"].shape == (2, 32, 16, 16)  # before the bottleneck's bn3 and residual add
+        assert maps["layer4.2.conv3"].shape == (2, 256, 2, 2) and maps["layer4.2.conv3"].requires_grad
+        first = maps["layer4.2.conv3"]
+        m(x * 2)
+        assert maps["layer4.2.conv3"] is not first
+    assert all(not mod._forward_hooks for mod in m.modules())
