@@ -426,11 +426,14 @@ def build_book(profile: str = "cpu", out_dir: str | os.PathLike = "_build",
                     _write_unexecuted(root / page, target)
                 continue
             _log(progress, f"executing {key} ...")
+            before = _finished_runs()
             seconds = execute_chapter(root / page, target, profile, parameters,
                                       cwd=root, progress=progress, chapter=key)
+            trained = len(_finished_runs() - before)
             if page != intro:
                 record_timing(key, profile, seconds, root=root, hardware=hw)
-            _log(progress, f"{key}: {seconds:.1f} s")
+            _log(progress, f"{key}: {seconds:.1f} s, "
+                           + (f"{trained} run(s) trained" if trained else "trained nothing (every run read from the cache)"))
     finally:
         if previous is None:
             os.environ.pop("REPROLIB_VERDICTS", None)
@@ -444,6 +447,14 @@ def build_book(profile: str = "cpu", out_dir: str | os.PathLike = "_build",
         raise BookError(f"jupyter-book finished but {index} is missing")
     _log(progress, f"book: {index}")
     return index
+
+
+def _finished_runs() -> set[str]:
+    """Finished run-cache entries (``<experiment>/<key>``): to say how many runs a chapter trained."""
+    from .runs import cache_dir
+
+    root = cache_dir()
+    return {p.parent.relative_to(root).as_posix() for p in root.glob("*/*/manifest.json")} if root.is_dir() else set()
 
 
 def _write_unexecuted(src: Path, dst: Path) -> None:

@@ -85,6 +85,32 @@ def _cmd_chapter(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    """Submit every run of a chapter's plan that the run cache does not hold (submitit: Slurm or local processes)."""
+    from . import sweep
+
+    try:
+        configs = sweep.chapter_configs(args.slug, args.profile, **parse_sets(args.set))
+        if args.status:
+            print(sweep.format_status(sweep.status(configs)))
+            return 0
+        options = sweep.SweepOptions(executor=args.executor, parallel=args.parallel, threads=args.threads,
+                                     partition=args.partition, gpus_per_job=args.gpus_per_job,
+                                     cpus_per_job=args.cpus_per_job, time_min=args.time_min)
+        if args.dry_run:
+            print(sweep.slurm_script(options) if args.executor == "slurm" else sweep.format_status(sweep.status(configs)))
+            return 0
+        rows = sweep.submit(configs, options)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.executor == "local":
+        print(sweep.format_status(rows))
+        return 0 if all(r["state"] == "done" for r in rows) else 1
+    print(f"submitted {len(rows)} job(s); `python -m reprolib sweep {args.slug} --profile {args.profile} --status` shows progress")
+    return 0
+
+
 def _cmd_book(args) -> int:
     from .book import BookError, build_book
 
@@ -133,6 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("-o", "--output", required=True, help="the executed notebook (.ipynb)")
     ch.add_argument("--quiet", action="store_true", help="no cell progress bar")
     ch.set_defaults(func=_cmd_chapter)
+
+    sw = sub.add_parser("sweep", help="run a chapter's whole plan as jobs (submitit: Slurm or local processes)",
+                        description="Submits every run of the chapter's plan (and the runs they read) that the run "
+                                    "cache does not hold. The cache ($REPROLIB_CACHE) must be on a folder every job sees.")
+    sw.add_argument("slug", help="chapter slug (see `chapters`)")
+    sw.add_argument("--profile", default="cpu", choices=PROFILES)
+    sw.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                    help="override a chapter setting, e.g. --set seeds=[0,1] (the names of its settings table)")
+    sw.add_argument("--executor", default="local", choices=("local", "slurm"))
+    sw.add_argument("--parallel", type=int, default=2, help="local: processes at a time; slurm: array parallelism")
+    sw.add_argument("--threads", type=int, default=1, help="torch intra-op threads per job (0: torch's default)")
+    sw.add_argument("--partition", help="Slurm partition")
+    sw.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (Slurm; local: CUDA_VISIBLE_DEVICES)")
+    sw.add_argument("--cpus-per-job", type=int, help="CPUs per Slurm job (default 8 per GPU)")
+    sw.add_argument("--time-min", type=int, default=240, help="wall-clock limit per job in minutes")
+    sw.add_argument("--status", action="store_true", help="show done / running / failed / missing per run and exit")
+    sw.add_argument("--dry-run", action="store_true", help="print the Slurm job script (or the status) without submitting")
+    sw.set_defaults(func=_cmd_sweep)
 
     b = sub.add_parser("book", help="execute every chapter with papermill and build the HTML")
     b.add_argument("--profile", default="cpu", choices=PROFILES)

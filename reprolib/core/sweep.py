@@ -1,0 +1,262 @@
+"""Many independent runs on a cluster or on local processes, through submitit.
+
+A chapter's plan is a list of configs whose results land in the run cache; this module
+submits every run the cache does not hold yet as a job and reports where each run stands.
+The run cache on a shared folder is the meeting point: jobs write results atomically and
+take the cache's file lock, so a job killed by the scheduler resumes from its checkpoint
+when resubmitted, and two jobs never train the same config.  Once a sweep has finished,
+executing the chapter trains nothing and renders from the cache.
+
+* ``executor="slurm"``: one Slurm job array per dependency wave (runs that read other runs
+  — teachers, source models — go in a later wave with ``afterok`` on the earlier one);
+  partition, GPUs per job, time limit and array parallelism are options.  A job that times
+  out or is pre-empted is requeued by submitit and resumes from its checkpoint.
+* ``executor="local"``: the same jobs as local processes (submitit's LocalExecutor), at most
+  ``parallel`` at a time, each with ``threads`` intra-op threads.
+
+Chapters know nothing of this module: it reads their plans through the registry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import registry, runs
+from .config import Config, ConfigError
+
+STATES = ("done", "running", "failed", "missing")
+
+
+def chapter_configs(slug: str, profile: str, **overrides) -> list[Config]:
+    """Every run a chapter needs at ``profile`` (its plan plus upstream runs), upstream first."""
+    chapters = registry.discover()
+    if slug not in chapters:
+        raise ConfigError(f"unknown chapter {slug!r}; known: {sorted(chapters)}")
+    chapter = chapters[slug]
+    plan = chapter.plan(chapter.settings(profile, **overrides))
+    return with_upstream(plan.configs())
+
+
+def with_upstream(configs: Iterable[Config]) -> list[Config]:
+    """``configs`` and every run they read, each once, a run after the runs it reads."""
+    ordered: dict[str, Config] = {}
+
+    def visit(cfg: Config, stack: tuple = ()) -> None:
+        key = f"{cfg.EXPERIMENT}/{cfg.key()}"
+        if key in ordered:
+            return
+        if key in stack:
+            raise ValueError(f"runs depend on each other in a cycle through {key}")
+        for up in cfg.upstream():
+            visit(up, stack + (key,))
+        ordered[key] = cfg
+
+    for c in configs:
+        visit(c)
+    return list(ordered.values())
+
+
+def waves(configs: Sequence[Config]) -> list[list[Config]]:
+    """Dependency levels: wave 0 reads no other run of the list, wave k reads runs of waves < k."""
+    keys = {f"{c.EXPERIMENT}/{c.key()}": c for c in configs}
+    level: dict[str, int] = {}
+
+    def depth(cfg: Config) -> int:
+        key = f"{cfg.EXPERIMENT}/{cfg.key()}"
+        if key not in level:
+            ups = [u for u in cfg.upstream() if f"{u.EXPERIMENT}/{u.key()}" in keys]
+            level[key] = 1 + max((depth(u) for u in ups), default=-1)
+        return level[key]
+
+    out: list[list[Config]] = []
+    for key, cfg in keys.items():
+        d = depth(cfg)
+        while len(out) <= d:
+            out.append([])
+        out[d].append(cfg)
+    return out
+
+
+def state(config: Config) -> str:
+    """``done`` (a finished entry), ``running`` (its lock is held), ``failed`` (started, unfinished, unlocked), or ``missing``."""
+    from filelock import FileLock, Timeout
+
+    if runs.lookup(config) is not None:
+        return "done"
+    path = runs.entry_path(config)
+    lock_file = Path(str(path) + ".lock")
+    if lock_file.exists():
+        try:
+            with FileLock(str(lock_file), timeout=0):
+                pass
+        except Timeout:
+            return "running"
+        except OSError:  # a read-only cache: nobody can be training into it
+            pass
+    return "failed" if path.exists() else "missing"
+
+
+def status(configs: Sequence[Config]) -> list[dict[str, Any]]:
+    """One row per run: experiment, key, a short description and its state."""
+    return [{"experiment": c.EXPERIMENT, "key": c.key(), "run": _describe(c), "state": state(c)} for c in configs]
+
+
+def job_marker(config: Config) -> Path:
+    """Where a sweep job records which process (pid, host) is training ``config``."""
+    return runs.cache_dir() / "submitit" / "running" / f"{config.EXPERIMENT}-{config.key()}.json"
+
+
+def _describe(cfg: Config) -> str:
+    d = cfg.to_dict()
+    parts = [f"{k}={d[k]}" for k in ("model", "teacher", "student", "dataset", "lr", "m", "mode", "seed") if k in d]
+    return ", ".join(parts)
+
+
+class RunJob:
+    """What a job executes: train (or resume) one config into the shared run cache.
+
+    submitit pickles this object; on a timeout or pre-emption it calls :meth:`checkpoint`,
+    and the requeued job resumes from the run's own checkpoint.
+    """
+
+    def __init__(self, config: Config, cache: str, threads: int = 0):
+        self.config, self.cache, self.threads = config, cache, threads
+
+    def __call__(self) -> dict:
+        import json
+        import socket
+
+        os.environ["REPROLIB_CACHE"] = self.cache
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        registry.discover()  # the chapter that defines the config registers its experiment
+        marker = job_marker(self.config)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
+        try:
+            result = runs.run(self.config, progress=False)
+        finally:
+            marker.unlink(missing_ok=True)
+        return {"key": self.config.key(), "cached": result.cached, "metrics": result.metrics}
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(RunJob(self.config, self.cache, self.threads))
+
+
+@dataclasses.dataclass
+class SweepOptions:
+    executor: str = "local"  # "local" | "slurm"
+    parallel: int = 2  # local: processes at a time; slurm: array parallelism
+    threads: int = 1  # intra-op threads per job (0: torch's default)
+    partition: str | None = None
+    gpus_per_job: int = 1
+    cpus_per_job: int | None = None
+    time_min: int = 240  # wall-clock limit per job, minutes
+    folder: str | None = None  # submitit's logs; default <cache>/submitit
+
+    def __post_init__(self):
+        if self.executor not in ("local", "slurm"):
+            raise ConfigError(f"executor={self.executor!r}: choose 'local' or 'slurm'")
+        for name in ("parallel", "time_min"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+
+
+def _folder(options: SweepOptions) -> Path:
+    return Path(options.folder or runs.cache_dir() / "submitit")
+
+
+def slurm_parameters(options: SweepOptions, wave_dependency: str | None = None) -> dict[str, Any]:
+    """submitit ``SlurmExecutor`` parameters of one job array."""
+    params = dict(time=options.time_min, gpus_per_node=options.gpus_per_job, array_parallelism=options.parallel,
+                  ntasks_per_node=1, cpus_per_task=options.cpus_per_job or max(1, 8 * options.gpus_per_job),
+                  job_name="reprolib", signal_delay_s=120)
+    if options.partition:
+        params["partition"] = options.partition
+    if wave_dependency:
+        params["dependency"] = wave_dependency
+    return params
+
+
+def make_executor(options: SweepOptions, wave_dependency: str | None = None):
+    """A configured submitit executor (nothing is submitted). Slurm needs ``srun`` on this machine."""
+    import submitit
+
+    if options.executor == "local":
+        ex = submitit.LocalExecutor(folder=_folder(options))
+        ex.update_parameters(timeout_min=options.time_min, gpus_per_node=options.gpus_per_job)
+        return ex
+    ex = submitit.SlurmExecutor(folder=_folder(options))
+    ex.update_parameters(**slurm_parameters(options, wave_dependency))
+    return ex
+
+
+def slurm_script(options: SweepOptions, wave_dependency: str | None = None) -> str:
+    """The sbatch script submitit writes for one job array (inspectable where there is no Slurm; submits nothing)."""
+    import shlex
+    import sys
+
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    folder = _folder(options)
+    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+    return _make_sbatch_string(command=command, folder=folder, **slurm_parameters(options, wave_dependency))
+
+
+def submit(configs: Sequence[Config], options: SweepOptions, *, log=print) -> list[dict[str, Any]]:
+    """Submit every run of ``configs`` that is not done; return the final status (local) or the submitted jobs (slurm)."""
+    todo = [c for c in configs if state(c) in ("missing", "failed")]
+    log(f"{len(configs)} runs: {len(configs) - len(todo)} already done or running, {len(todo)} to submit "
+        f"({options.executor}, {options.parallel} at a time)")
+    if not todo:
+        return status(configs)
+    cache = str(runs.cache_dir())
+    if options.executor == "slurm":
+        submitted, dependency = [], None
+        for wave in waves(todo):
+            ex = make_executor(options, dependency)
+            with ex.batch():  # one Slurm job array
+                jobs = [ex.submit(RunJob(c, cache, options.threads)) for c in wave]
+            dependency = "afterok:" + ":".join(dict.fromkeys(j.job_id.split("_")[0] for j in jobs))  # the array(s)
+            submitted += [{"key": c.key(), "run": _describe(c), "job": j.job_id} for c, j in zip(wave, jobs)]
+            log(f"wave of {len(wave)} submitted: jobs {jobs[0].job_id}…")
+        return submitted
+    for wave in waves(todo):
+        _run_local_wave(wave, options, cache, log)
+    return status(configs)
+
+
+def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, log) -> None:
+    """At most ``options.parallel`` local processes at a time; a failed job is reported, the others go on."""
+    ex = make_executor(options)
+    pending, running = list(wave), []
+    while pending or running:
+        while pending and len(running) < options.parallel:
+            cfg = pending.pop(0)
+            running.append((cfg, ex.submit(RunJob(cfg, cache, options.threads))))
+        time.sleep(0.2)
+        still = []
+        for cfg, job in running:
+            if not job.done():
+                still.append((cfg, job))
+                continue
+            try:
+                out = job.result()
+                log(f"done    {_describe(cfg)}  ({'from cache' if out['cached'] else 'trained'})")
+            except Exception as err:  # noqa: BLE001 - a failed run is reported and left for a resubmission
+                log(f"FAILED  {_describe(cfg)}: {str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}")
+        running = still
+
+
+def format_status(rows: Sequence[dict[str, Any]]) -> str:
+    counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
+    lines = [f"{r['state']:<8} {r['experiment']:<14} {r['key']}  {r['run']}" for r in rows]
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
