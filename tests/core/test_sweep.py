@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolib.core import registry, runs, sweep
+from reprolib.core import runs, sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
