@@ -145,6 +145,15 @@ def verdict(a: Sequence[float], b: Sequence[float], claim: str = "greater", marg
     n = f"n = {na}, {nb}"
     if na < 2 or nb < 2:
         return Verdict("inconclusive", f"{n}: a test needs n ≥ 2 per group")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread in either group: no t statistic, the values decide
+        gap = float(a[0]) - float(b[0])
+        if gap == 0:
+            return Verdict("inconclusive", f"every value equals {float(a[0]):g} in both groups: nothing to rank, {n}")
+        holds = {"greater": gap > 0, "less": gap < 0, "same": margin is not None and abs(gap) < margin}[claim]
+        if claim == "same" and margin is None:
+            raise ValueError("a sameness claim needs an equivalence margin (TOST)")
+        label = ("equivalent" if holds else "not reproduced") if claim == "same" else ("reproduced" if holds else "not reproduced")
+        return Verdict(label, f"no spread: all of A = {float(a[0]):g}, all of B = {float(b[0]):g}, {n}")
     eq = None
     if margin is not None:
         eq = tost(a, b, margin)
