@@ -148,7 +148,7 @@ def fewshot_figure(plan: Plan, main_zs: list, few: dict):
     ax.set_ylabel("test accuracy (%)")
     ax.legend(fontsize=8)
     ax.set_title(f"{short(plan.arch(R.MAIN_PAIR[0]))} → {short(plan.arch(R.MAIN_PAIR[1]))}, mean ± std over "
-                 f"{len(plan.seeds)} seed(s)", fontsize=9)
+                 f"{len(plan.fewshot_seeds)} seeds (zero-shot: {len(plan.seeds)})", fontsize=9)
     return fig
 
 

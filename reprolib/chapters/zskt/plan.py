@@ -93,8 +93,18 @@ class Plan:
         """Report §4.2: the generator learning rate of the code (0.001) against the paper's stated 0.002."""
         return {lr: [self.zs_sweep(seed=s, lr_generator=lr) for s in self.seeds] for lr in self.settings.generator_lrs}
 
+    @property
+    def fewshot_seeds(self) -> tuple[int, ...]:
+        """The chapter's seeds, extended with the next integers to ``fewshot_seeds`` of them."""
+        seeds = list(self.seeds)
+        nxt = max(seeds) + 1
+        while len(seeds) < self.settings.fewshot_seeds:
+            seeds.append(nxt)
+            nxt += 1
+        return tuple(seeds)
+
     def fewshot_runs(self) -> dict:
-        return {(mode, m): [self.kdat(seed=s, m=m, mode=mode) for s in self.seeds]
+        return {(mode, m): [self.kdat(seed=s, m=m, mode=mode) for s in self.fewshot_seeds]
                 for m in self.settings.fewshot_m for mode in ("kd+at", "none")}
 
     def dynamic_runs(self) -> list:

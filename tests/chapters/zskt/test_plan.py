@@ -31,3 +31,14 @@ def test_beta_is_in_the_papers_units_everywhere():
     plan = CHAPTER.plan(s)
     assert all(c.beta_units == "paper" for c in plan.configs(available_only=False) if hasattr(c, "beta_units"))
     assert plan.base.at_scale(s["pair.image_size"]) == (16 / 32) ** 2
+
+
+def test_few_shot_baselines_have_enough_seeds_to_separate_kd_at_from_no_teacher():
+    plan = CHAPTER.plan(CHAPTER.settings("cpu"))
+    assert plan.fewshot_seeds == (0, 1, 2, 3)
+    runs = plan.fewshot_runs()
+    assert set(runs) == {(mode, m) for m in (10, 50) for mode in ("kd+at", "none")}
+    assert all(len(cfgs) == 4 for cfgs in runs.values())
+    # a notebook's seeds parameter still decides the first seeds
+    assert CHAPTER.plan(CHAPTER.settings("smoke", seeds=[3])).fewshot_seeds == (3,)
+    assert CHAPTER.plan(CHAPTER.settings("cpu", seeds=[7])).fewshot_seeds == (7, 8, 9, 10)
