@@ -133,9 +133,11 @@ TABLE = SettingsTable("caltech101", {
         "scheduler":    same("step"),
         "cache_features": same(True),
         "eval_train":   same(True, help="evaluate the training split after each epoch, as the report did"),
-        "source_epochs":      row(1,                  12,                          1),
+        "source_epochs":      row(1,                  15,                          1),
         "source_train_size":  row(36 * 20,            36 * 200,                    0),
-        "source_lr":          same(0.05),
+        "source_optimizer":   same("adam", help="AlexNet (no batch normalisation) stays on its initial plateau with SGD in "
+                                   "this budget (lr 0.05, 12 epochs: 5 % validation accuracy on 36 classes); Adam leaves it"),
+        "source_lr":          same(3e-4),
         "source_batch_size":  same(128),
         "source_val_fraction": same(0.1),
     },
