@@ -38,8 +38,9 @@ def setup_text(settings) -> str:
         data = (f"the offline stand-in **{d['dataset']}** (see below): {len(d['classes'])} target classes, {d['train_size']} "
                 f"training images ({d['train_size'] // len(d['classes'])} per class) halved into train/validation, "
                 f"{d['image_size']} px. Pretrained weights come from source models the project trains itself on the "
-                f"{t['source_train_size']:,} images of the other 36 classes (digits and lower-case letters; "
-                f"{t['source_epochs']} epochs, SGD lr {t['source_lr']:g}, cosine schedule), **not ImageNet**.")
+                f"{t['source_train_size']:,} images of the other 36 classes (digits and lower-case letters; cosine schedule, "
+                + "; ".join(f"{NETWORK_LABELS[k]}: {o} lr {lr:g}, {e} epochs" for k, (o, lr, e) in settings.source_recipes.items()
+                            if k in settings.networks) + "), **not ImageNet**.")
     return (f"**Setup at profile `{settings.profile}`.** Data: {data} Networks: {nets}. Batch {t['batch_size']}, SGD with "
             f"momentum {t['momentum']:g} and weight decay {t['weight_decay']:g}, StepLR. Seeds: {list(settings.seeds)} "
             f"(n = {len(settings.seeds)} for every run a verdict compares; the other rows of the hyperparameter tables use "

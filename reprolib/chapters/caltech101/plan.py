@@ -31,7 +31,9 @@ class Plan:
         if network not in s.networks:
             raise ConfigError(f"network {network!r} is not in this execution's networks {list(s.networks)}")
         lr, epochs, step, gamma = row if row is not None else s.transfer_best
+        source_optimizer, source_lr, source_epochs = s.source_recipes[network]
         return CaltechRun(**s.section("data"), **s.section("train"), model=s.networks[network],
+                          source_optimizer=source_optimizer, source_lr=source_lr, source_epochs=source_epochs,
                           weights=s.weights if pretrained else "none", freeze=freeze, augment=tuple(augment),
                           lr=lr, epochs=epochs, step_size=step, gamma=gamma, seed=seed)
 
