@@ -117,7 +117,7 @@ def hyper_table(df: pd.DataFrame, reported: dict, with_test: bool = True) -> pd.
     for key, d in df.groupby(ROW_COLUMNS, sort=False):
         rep = reported.get(tuple(key))
         rep_val, rep_test = (rep if isinstance(rep, tuple) else (rep, None)) if rep is not None else (None, None)
-        row = dict(zip(ROW_COLUMNS, key))
+        row = {"LR": f"{key[0]:g}", "NUM_EPOCHS": int(key[1]), "STEP_SIZE": int(key[2]), "GAMMA": f"{key[3]:g}"}
         row.update({"MAX_VAL_ACC reported": "—" if rep_val is None else f"{rep_val:.2f}", "MAX_VAL_ACC ours": _ours(d, "best_val_acc")})
         if with_test:
             row.update({"TEST_ACC reported": "—" if rep_test is None else f"{rep_test:.2f}", "TEST_ACC ours": _ours(d, "test_acc")})
@@ -153,8 +153,8 @@ def policy_table(pol: pd.DataFrame) -> pd.DataFrame:
     for label in POLICIES:
         d = pol[pol.policy == label]
         rep_loss, rep_acc = REPORTED["policies"][label]
-        rows.append({"POLICY": label, "FINAL_TRAIN_LOSS reported": rep_loss, "FINAL_TRAIN_LOSS ours": _ours(d, "final_train_loss"),
-                     "TEST_ACCURACY reported": rep_acc, "TEST_ACCURACY ours": _ours(d, "test_acc"),
+        rows.append({"POLICY": label, "FINAL_TRAIN_LOSS reported": f"{rep_loss:.3f}", "FINAL_TRAIN_LOSS ours": _ours(d, "final_train_loss"),
+                     "TEST_ACCURACY reported": f"{rep_acc:.2f}", "TEST_ACCURACY ours": _ours(d, "test_acc"),
                      "training": d["mode"].iloc[0] if len(d) else "—"})
     return pd.DataFrame(rows)
 
@@ -203,10 +203,11 @@ def augmentation_table(aug: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, d in aug.groupby("augmentation", sort=False):
         rep = REPORTED["augmentation"].get(label)
+        rep = ("—",) * 3 if rep is None else tuple(f"{x:.2f}" for x in rep)
         rows.append({"AUG_TYPE": label,
-                     "TEST_ACCURACY reported": "—" if rep is None else rep[0], "TEST_ACCURACY ours": _ours(d, "test_acc"),
-                     "ACCURACY_GAP reported": "—" if rep is None else rep[1], "ACCURACY_GAP ours": _ours(d, "acc_gap"),
-                     "LOSS_GAP reported": "—" if rep is None else rep[2], "LOSS_GAP ours": _ours(d, "loss_gap")})
+                     "TEST_ACCURACY reported": rep[0], "TEST_ACCURACY ours": _ours(d, "test_acc"),
+                     "ACCURACY_GAP reported": rep[1], "ACCURACY_GAP ours": _ours(d, "acc_gap"),
+                     "LOSS_GAP reported": rep[2], "LOSS_GAP ours": _ours(d, "loss_gap")})
     return pd.DataFrame(rows)
 
 
@@ -214,7 +215,7 @@ def augmentation_table(aug: pd.DataFrame) -> pd.DataFrame:
 def networks_table(net: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, d in net.groupby("network", sort=False):
-        rep = REPORTED["networks"].get(label, (None, None))
+        rep = tuple(f"{x:.2f}" for x in REPORTED["networks"][label])
         rows.append({"NET": label, "TEST_ACCURACY reported": rep[0], "TEST_ACCURACY ours": _ours(d[d.freeze == "none"], "test_acc"),
                      "TEST_ACCURACY_FREEZE reported": rep[1], "TEST_ACCURACY_FREEZE ours": _ours(d[d.freeze == "features"], "test_acc")})
     return pd.DataFrame(rows)

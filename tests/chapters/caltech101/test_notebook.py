@@ -8,7 +8,7 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
     out = tmp_path / "out.ipynb"
     cache = tmp_path / "cache"
     proc = run_chapter("caltech101", out, cache, profile="smoke", seeds=[3], pipelines=["h-rp"],
-                       networks=["alexnet", "resnet18"], scratch_rows=[[0.01, 1, 1, 0.1]])
+                       networks=["alexnet", "resnet18"], scratch_rows=[[0.01, 1, 1, 0.1]], timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     nb = json.loads(out.read_text())
     assert nb["metadata"]["papermill"]["parameters"]["pipelines"] == ["h-rp"]
