@@ -294,7 +294,7 @@ class Runner:
         return out
 
     def cost_table(self):
-        """One row per distinct run: what it is, its training time when computed, and whether it came from the cache."""
+        """One row per distinct run: what it is, its training time when computed, its status (finished or diverged) and whether it came from the cache."""
         import pandas as pd
 
         rows = []
@@ -304,7 +304,7 @@ class Runner:
                 "section": section, "experiment": r.config.EXPERIMENT, "run": _config_label(r.config),
                 "seed": getattr(r.config, "seed", None),
                 "minutes when computed": round(float(m.get("wall_seconds") or m.get("train_seconds") or float("nan")) / 60, 2),
-                "device": m.get("device", ""), "from cache now": r.cached,
+                "device": m.get("device", ""), "status": r.status, "from cache now": r.cached,
             })
         return pd.DataFrame(rows)
 
@@ -320,6 +320,7 @@ class Runner:
             rs = by_section.get(section, [])
             secs = [float(r.metrics.get("wall_seconds") or 0.0) for r in rs]
             rows.append({"section": section, "distinct runs": len(rs), "computed now": sum(not r.cached for r in rs),
+                         "diverged": sum(r.diverged for r in rs),
                          "training minutes (when computed)": round(sum(secs) / 60, 2),
                          "this execution (min)": round(self.seconds.get(section, 0.0) / 60, 2)})
         return pd.DataFrame(rows)

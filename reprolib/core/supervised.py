@@ -9,6 +9,7 @@ themselves from their own packages (:mod:`reprolib.core.registry`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import torch
@@ -19,6 +20,8 @@ from .config import ConfigError, option, require
 from .loader import FeatureLoader, TensorLoader, build_augment, evaluation_batches
 from .runs import RunContext, run
 from .train import TrainSpec, default_device, evaluate, fit, predict, seed_everything
+#: the smallest explicit ``image_size`` (below it, three stride-2 stages leave no spatial extent worth the name)
+MIN_IMAGE_SIZE = 8
 #: Optimiser of an offline source model for networks without batch normalisation: from
 #: scratch they stay at chance with SGD (AlexNet, 8 Fashion-MNIST classes, 3 epochs:
 #: 0.165 at lr 0.1, 0.205 at lr 0.01), so they pretrain with Adam instead.
@@ -64,6 +67,34 @@ class TrainConfig(TrainSpec):
             raise ConfigError(str(err)) from None
         if self.weights == "source" and not self.classes:
             raise ConfigError("weights='source' pretrains on the classes not in `classes`; set classes=(...)")
+        self._check_classes_and_sizes()
+
+    def _check_classes_and_sizes(self):
+        """Values that cannot describe a run, found before any data is loaded (the key and the allowed range)."""
+        total = getattr(registry.DATASETS[self.dataset], "num_classes", None)  # None: varies (synthetic)
+        if self.classes:
+            if len(set(self.classes)) != len(self.classes):
+                raise ConfigError(f"classes={self.classes}: each class may appear once")
+            if len(self.classes) < 2:
+                raise ConfigError(f"classes={self.classes}: a classifier needs at least 2 classes (or () for all)")
+            if total is not None and max(self.classes) >= total:
+                raise ConfigError(f"classes={self.classes}: {self.dataset} has {total} classes, so each must be in 0..{total - 1}")
+        if 0 < self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(f"image_size={self.image_size}: 0 (native) or at least {MIN_IMAGE_SIZE} pixels")
+        least = models.MIN_INPUT.get(self.model)
+        if least and 0 < self.image_size < least:
+            raise ConfigError(f"image_size={self.image_size}: {self.model} needs at least {least} pixels (or 0: resized for it)")
+        k = len(self.classes) or total
+        if self.train_size:
+            n_val = math.ceil(self.train_size * self.val_fraction)  # scikit-learn's stratified split
+            n_train = self.train_size - n_val
+            if k is not None and min(n_val, n_train) < k:
+                raise ConfigError(f"train_size={self.train_size}: its {self.val_fraction:g} validation split leaves {n_train} "
+                                  f"training and {n_val} validation images, each must be at least the {k} classes; "
+                                  f"use train_size >= {math.ceil(k / self.val_fraction)} (or 0 for all)")
+            if n_train < self.batch_size:
+                raise ConfigError(f"train_size={self.train_size} leaves {n_train} training images, fewer than "
+                                  f"batch_size={self.batch_size}; lower batch_size or raise train_size")
 
     def upstream(self) -> list["TrainConfig"]:
         return [self.source_config()] if self.weights == "source" else []
