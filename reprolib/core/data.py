@@ -172,21 +172,23 @@ def load(name: str, split: str = "train", **kwargs) -> ImageData:
 
 
 def availability() -> list[dict]:
-    """One row per dataset: name, available here, where, how to obtain."""
+    """One row per dataset: name, available here, where, how to obtain (or what is wrong with the files found)."""
     rows = []
     for name in names():
         item = registry.DATASETS[name]
+        problem = ""
         try:
-            where = item.probe()
-        except Exception:  # a probe must never crash the listing
-            where = None
+            where = item.probe()  # probes check the files they can (e.g. Fashion-MNIST's sizes and checksums)
+        except Exception as err:  # noqa: BLE001 - a probe must never crash the listing; its reason is shown
+            where, problem = None, str(err)
         rows.append(
             {
                 "dataset": name,
                 "available": where is not None,
                 "location": str(where) if where is not None else "",
                 "description": item.description,
-                "how to obtain": "" if where is not None else item.how_to_get,
+                "how to obtain": "" if where is not None else (problem or item.how_to_get),
+                "problem": problem,
             }
         )
     return rows

@@ -55,6 +55,10 @@ class CorruptRunWarning(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
 
 
+class ReadOnlyCacheWarning(UserWarning):
+    """Derived arrays were computed but could not be stored: the run cache is not writable."""
+
+
 class NoResult(LookupError):
     """Asked for a metric, weights or arrays of a diverged run: a diverged run is never a result."""
 
@@ -347,8 +351,14 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
             warnings.warn(f"{path} is unreadable ({type(err).__name__}); recomputing", CorruptRunWarning, stacklevel=2)
             path.unlink(missing_ok=True)
     out = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savez(path, **out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_savez(path, **out)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        warnings.warn(f"the run cache {cache_dir()} is not writable ({os.strerror(err.errno)}): the {kind} arrays were "
+                      "computed but not stored", ReadOnlyCacheWarning, stacklevel=2)
     return out
 
 

@@ -99,6 +99,25 @@ class TrainConfig(TrainSpec):
     def upstream(self) -> list["TrainConfig"]:
         return [self.source_config()] if self.weights == "source" else []
 
+    def estimate_seconds(self) -> float | None:
+        """A rough estimate of this run's training time on this machine (its upstream runs not included).
+
+        Training images × epochs at the speed of two timed training steps (batch 16) of its
+        model at its input size here; a frozen backbone with cached features costs one forward
+        pass over the data instead.  None when its dataset is not on this machine.
+        """
+        try:
+            n_all, size, channels, total = _data_shape(self.dataset)
+        except Exception:  # noqa: BLE001 - no data here: no estimate (the run would fail with a clear message)
+            return None
+        k = len(self.classes) or total
+        n = min(self.train_size or n_all, n_all * k // total)
+        size = self.image_size or models.NATIVE_INPUT.get(self.model) or max(size, models.MIN_INPUT.get(self.model, 0))
+        channels = channels if models.any_channels(self.model) else 3
+        frozen = self.cache_features and self.freeze != "none" and transfer.can_cache_features(self.model, self.freeze, self.augment)
+        per_image = _seconds_per_image(self.model, channels, size, k, forward_only=frozen)
+        return per_image * (n_all * k // total if frozen else n * (1 - self.val_fraction) * self.epochs)
+
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""
         rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
@@ -114,6 +133,45 @@ class TrainConfig(TrainSpec):
             lr=0.1 if self.optimizer == "sgd" else 1e-3,
             scheduler="cosine",
         ).replace(**SOURCE_OVERRIDES.get(self.model, {}))
+
+
+_SHAPES: dict[str, tuple] = {}
+_SPEEDS: dict[tuple, float] = {}
+
+
+def _data_shape(dataset: str) -> tuple[int, int, int, int]:
+    """(training images, native size, channels, classes) of a dataset, loaded once per process."""
+    if dataset not in _SHAPES:
+        train = data_mod.load(dataset, "train")
+        _SHAPES[dataset] = (len(train), train.size[0], train.channels, train.num_classes)
+    return _SHAPES[dataset]
+
+
+def _seconds_per_image(model_name: str, channels: int, size: int, num_classes: int, forward_only: bool = False) -> float:
+    """Seconds per image of a training step (or a forward pass) of ``model_name`` here: two timed steps of batch 16."""
+    key = (model_name, channels, size, num_classes, forward_only)
+    if key not in _SPEEDS:
+        model = models.build(model_name, num_classes=num_classes, in_channels=channels)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        x, y = torch.randn(16, channels, size, size), torch.randint(0, num_classes, (16,))
+
+        def step():
+            if forward_only:
+                with torch.no_grad():
+                    model.eval()(x)
+                return
+            out = model.train()(x)
+            loss = torch.nn.functional.cross_entropy(out.logits if hasattr(out, "logits") else out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()  # warm-up
+        t0 = time.perf_counter()
+        step()
+        step()
+        _SPEEDS[key] = (time.perf_counter() - t0) / 32
+    return _SPEEDS[key]
 
 
 def prepare_data(cfg: TrainConfig):

@@ -263,3 +263,31 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
     lines = [f"{r['state']:<8} {r['experiment']:<14} {r['key']}  {r['run']}" for r in rows]
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
+
+
+def estimate_text(configs: Sequence[Config]) -> str:
+    """What the runs of ``configs`` not yet in the cache would cost here, in one honest sentence.
+
+    Runs whose config has ``estimate_seconds()`` (e.g. ``supervised``: images × epochs at the
+    speed of two timed training steps of its model here) are summed; the others are counted
+    as not estimated, by experiment.
+    """
+    todo = [c for c in configs if runs.lookup(c) is None]
+    if not todo:
+        return f"All {len(configs)} runs are in the run cache, so nothing is trained."
+    seconds, unknown = 0.0, {}
+    for cfg in todo:
+        est = cfg.estimate_seconds() if hasattr(cfg, "estimate_seconds") else None
+        if est is None:
+            unknown[cfg.EXPERIMENT] = unknown.get(cfg.EXPERIMENT, 0) + 1
+        else:
+            seconds += est
+    known = len(todo) - sum(unknown.values())
+    text = f"{len(todo)} of {len(configs)} runs are not in the run cache."
+    if known:
+        text += (f" Estimated training time of {known} of them on this machine: about {seconds / 3600:.1f} h "
+                 "(rough: images × epochs at the speed of two timed training steps of each model here).")
+    if unknown:
+        text += (" Not estimated: " + ", ".join(f"{n} {name} run(s)" for name, n in sorted(unknown.items()))
+                 + " (their experiment gives no estimate, or their data is not here).")
+    return text

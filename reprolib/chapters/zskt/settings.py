@@ -9,7 +9,7 @@ The ``zeroshot`` and ``fewshot`` sections are the fields of :class:`ZeroShotConf
 """
 from __future__ import annotations
 
-from reprolib.core.chapter import SettingsTable, check_seeds, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_seeds, row, same
 
 REPORT_WRNS = ("wrn-16-1", "wrn-16-2", "wrn-40-1", "wrn-40-2")
 WRN_SMALL = {"wrn-16-1": "wrn-10-1", "wrn-16-2": "wrn-10-2", "wrn-40-1": "wrn-16-1", "wrn-40-2": "wrn-16-2"}
@@ -37,20 +37,20 @@ TABLE = SettingsTable("zskt", {
     "betas":          row((0.0, 250.0),        (0.0, 100.0, 250.0, 1000.0, 2500.0),     (0.0, 100.0, 250.0, 1000.0, 2500.0),
                           help="attention weights of the β sweep (Table 5)"),
     "fewshot_m":      row((5,),                (1, 10, 50),                             (10, 25, 50, 75, 100),
-                          help="images per class of the few-shot baselines"),
-    "kdat_m":         row(5,                   10,                                      200, help="images per class of Table 1's KD+AT"),
+                          check=check_positive, help="images per class of the few-shot baselines"),
+    "kdat_m":         row(5,                   10,                                      200, check=check_positive, help="images per class of Table 1's KD+AT"),
     "table1_all_seeds": row(True,              False,                                   True,
                           help="every seed for every Table 1 pair (else only the pairs the transition curves use)"),
     "datasets":       row(("digits",),         ("svhn", "mnist", "cifar100", "digits"), ("svhn", "mnist", "cifar100"),
                           help="Table 6 datasets (run where available offline)"),
     "dataset_iterations": row({"digits": 6},   {"digits": 250},
                           {"svhn": 50000, "mnist": 25000, "fashion_mnist": 35000, "cifar100": 80000},
-                          help="outer iterations per Table 6 dataset (the report's batch counts at full)"),
-    "dataset_teacher_epochs": row({"digits": 1}, {"digits": 20}, {"svhn": 100, "mnist": 30, "fashion_mnist": 100}),
-    "tc_images":      row(6,                   50,                                      1000, help="test images per transition curve"),
-    "tc_steps":       row(4,                   40,                                      200, help="adversarial steps per curve"),
-    "mte_steps":      row(4,                   40,                                      100, help="steps averaged by the MTE"),
-    "tc_step_size":   same(1.0, help="ξ, the step size of Algorithm 2"),
+                          check=check_positive, help="outer iterations per Table 6 dataset (the report's batch counts at full)"),
+    "dataset_teacher_epochs": row({"digits": 1}, {"digits": 20}, {"svhn": 100, "mnist": 30, "fashion_mnist": 100}, check=check_positive),
+    "tc_images":      row(6,                   50,                                      1000, check=check_positive, help="test images per transition curve"),
+    "tc_steps":       row(4,                   40,                                      200, check=check_positive, help="adversarial steps per curve"),
+    "mte_steps":      row(4,                   40,                                      100, check=check_positive, help="steps averaged by the MTE"),
+    "tc_step_size":   same(1.0, check=check_positive, help="ξ, the step size of Algorithm 2"),
 }, sections={
     # shared by the zero-shot and the KD+AT configs: the data and the teacher recipe
     "pair": {
