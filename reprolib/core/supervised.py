@@ -73,12 +73,12 @@ class TrainConfig(TrainSpec):
         """Values that cannot describe a run, found before any data is loaded (the key and the allowed range)."""
         total = getattr(registry.DATASETS[self.dataset], "num_classes", None)  # None: varies (synthetic)
         if self.classes:
+            if total is not None and max(self.classes) >= total:
+                raise ConfigError(f"classes={self.classes}: {self.dataset} has {total} classes, so each must be in 0..{total - 1}")
             if len(set(self.classes)) != len(self.classes):
                 raise ConfigError(f"classes={self.classes}: each class may appear once")
             if len(self.classes) < 2:
                 raise ConfigError(f"classes={self.classes}: a classifier needs at least 2 classes (or () for all)")
-            if total is not None and max(self.classes) >= total:
-                raise ConfigError(f"classes={self.classes}: {self.dataset} has {total} classes, so each must be in 0..{total - 1}")
         if 0 < self.image_size < MIN_IMAGE_SIZE:
             raise ConfigError(f"image_size={self.image_size}: 0 (native) or at least {MIN_IMAGE_SIZE} pixels")
         least = models.MIN_INPUT.get(self.model)
