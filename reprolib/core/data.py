@@ -136,11 +136,18 @@ class DatasetInfo:
     num_classes: int | None = None  # known without loading (configs check class indices against it); None: varies
 
 
+#: classes of each registered dataset, known without loading it (configs check class indices against it);
+#: a dataset not listed varies (``synthetic``) or is registered with its own ``num_classes``
+NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "eurosat": 10,
+               "caltech101": 101, "stanford_dogs": 120, "digits": 10}
+
+
 def register(name, description, how_to_get, probe, embedded=False, num_classes=None):
     """Register a loader ``fn(split=...) -> ImageData`` in :data:`reprolib.core.registry.DATASETS`."""
 
     def deco(fn):
-        registry.register_dataset(name, DatasetInfo(name, description, how_to_get, fn, probe, embedded, num_classes))
+        k = num_classes if num_classes is not None else NUM_CLASSES.get(name)
+        registry.register_dataset(name, DatasetInfo(name, description, how_to_get, fn, probe, embedded, k))
         return fn
 
     return deco
@@ -399,7 +406,6 @@ register(
     "$REPROLIB_DATA/FashionMNIST/raw",
     _fm_locate,
     embedded=True,
-    num_classes=10,
 )(_fm_loader)
 
 _mn_locate, _mn_loader = _mnist_family("mnist", "MNIST", "mnist", "MNIST", tuple(str(i) for i in range(10)), 0.1307, 0.3081)
@@ -408,7 +414,6 @@ register(
     "MNIST handwritten digits, 60k/10k 28x28 grey, 10 classes",
     "put the four MNIST idx files under $REPROLIB_DATA/MNIST/raw (torchvision.datasets.MNIST layout)",
     _mn_locate,
-    num_classes=10,
 )(_mn_loader)
 
 
@@ -431,9 +436,9 @@ def _cifar(name, folder, tv_class, mean, std):
     return locate, loader
 
 
-for _name, _folder, _cls, _mean, _std, _desc, _k in (
-    ("cifar10", "cifar-10-batches-py", "CIFAR10", (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "CIFAR-10, 50k/10k 32x32 colour, 10 classes", 10),
-    ("cifar100", "cifar-100-python", "CIFAR100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100, 50k/10k 32x32 colour, 100 classes", 100),
+for _name, _folder, _cls, _mean, _std, _desc in (
+    ("cifar10", "cifar-10-batches-py", "CIFAR10", (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), "CIFAR-10, 50k/10k 32x32 colour, 10 classes"),
+    ("cifar100", "cifar-100-python", "CIFAR100", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "CIFAR-100, 50k/10k 32x32 colour, 100 classes"),
 ):
     _loc, _load = _cifar(_name, _folder, _cls, _mean, _std)
     register(
@@ -441,7 +446,6 @@ for _name, _folder, _cls, _mean, _std, _desc, _k in (
         _desc,
         f"download the python version from the CIFAR website and unpack it as $REPROLIB_DATA/{_folder}",
         _loc,
-        num_classes=_k,
     )(_load)
 
 
@@ -459,7 +463,6 @@ def _svhn_locate():
     "SVHN street-view house numbers, 73k/26k 32x32 colour, 10 classes ('train'/'test' splits)",
     "put train_32x32.mat and test_32x32.mat in $REPROLIB_DATA (needs scipy)",
     _svhn_locate,
-    num_classes=10,
 )
 def _svhn_loader(split="train"):
     import torchvision
@@ -543,7 +546,6 @@ _eurosat_probe = _folder_probe("eurosat/2750", "eurosat")
     "EuroSAT RGB satellite tiles, 27k 64x64, 10 land-use classes (fixed 80/20 stratified split)",
     "download EuroSAT (RGB) and unpack it as $REPROLIB_DATA/eurosat/2750/<class>/*.jpg",
     _eurosat_probe,
-    num_classes=10,
 )
 def _eurosat_loader(split="train", image_size: int = 64):
     import torchvision
@@ -565,7 +567,6 @@ _caltech_probe = _folder_probe("caltech101/101_ObjectCategories")
     "Caltech-101 objects, ~9k colour images of 101 categories (resized; fixed 80/20 stratified split)",
     "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg",
     _caltech_probe,
-    num_classes=101,
 )
 def _caltech_loader(split="train", image_size: int = 128):
     import torchvision
@@ -614,7 +615,6 @@ _dogs_probe = _folder_probe("stanford_dogs/Images", "StanfordDogs/Images", "stan
     "Stanford Dogs, 20k colour images of 120 breeds (ImageFolder; fixed 80/20 stratified split)",
     "download images.tar from the Stanford Dogs site and unpack it as $REPROLIB_DATA/stanford_dogs/Images/<breed>/*.jpg",
     _dogs_probe,
-    num_classes=120,
 )
 def _dogs_loader(split="train", image_size: int = 224):
     where = _dogs_probe()
@@ -641,7 +641,6 @@ def _image_folder_arrays(root, image_size):
     "ships with scikit-learn (pip install scikit-learn)",
     lambda: Path(__import__("sklearn.datasets", fromlist=["x"]).__file__).parent / "data" / "digits.csv.gz",
     embedded=True,
-    num_classes=10,
 )
 def _digits_loader(split="train"):
     from sklearn.datasets import load_digits
