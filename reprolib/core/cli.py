@@ -125,7 +125,8 @@ def _cmd_book(args) -> int:
         from . import registry
         from .sweep import chapter_configs
 
-        _warn_full_profile(lambda: [c for slug in sorted(args.chapter or registry.discover()) for c in chapter_configs(slug, "full")])
+        slugs = sorted({Path(c).name for c in args.chapter} if args.chapter else registry.discover())
+        _warn_full_profile(lambda: [c for slug in slugs for c in chapter_configs(slug, "full")])
     index = build_book(profile=args.profile, out_dir=args.out, chapters=args.chapter or None)
     print(index)
     return 0
@@ -150,8 +151,12 @@ def _warn_full_profile(configs) -> None:
     _WARNED_FULL = True
     from .sweep import estimate_text
 
+    try:
+        estimate = estimate_text(configs())
+    except Exception as err:  # noqa: BLE001 - a warning never stops the command; the command itself reports real errors
+        estimate = f"(No estimate: {_one_line(err)})"
     warnings.warn(f"profile 'full' is the reports' own scale, written for CUDA GPUs, and this machine has none. "
-                  f"{estimate_text(configs())} Consider a GPU machine (python -m reprolib sweep <chapter> --profile "
+                  f"{estimate} Consider a GPU machine (python -m reprolib sweep <chapter> --profile "
                   "full --executor slurm) or profile cpu.", FullProfileWarning, stacklevel=2)
 
 

@@ -14,7 +14,7 @@ A diverged run is never a result.  :class:`Diverged` stops the run, naming where
 * an epoch's mean training loss exceeds :data:`LOSS_BLOWUP` times the first step's loss
   (at least 1): the loss is finite but has exploded;
 * the monitored accuracy falls back to chance level after it was well above it
-  (:func:`collapsed_to_chance`).
+  (:func:`collapsed_to_chance`) for two epochs in a row, or at the last epoch.
 
 The run cache (:mod:`reprolib.core.runs`) stores such a run as *diverged*.  A checkpoint
 that cannot be read (truncated, garbage, or holding anything but tensors, numbers and
@@ -46,9 +46,6 @@ OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "multistep", "exponential", "cosine", "plateau")
 #: an epoch whose mean training loss exceeds this multiple of the first step's loss (at least 1) has diverged
 LOSS_BLOWUP = 100.0
-
-__all__ = ["Diverged", "CorruptCheckpointWarning", "check_finite", "check_model_finite", "nonfinite_tensor", "collapsed_to_chance",
-           "load_checkpoint", "discard_checkpoint", "TrainSpec", "fit", "evaluate", "predict"]
 
 
 def check_finite(name: str, value: torch.Tensor, where: str) -> None:
@@ -269,8 +266,14 @@ _CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "history", "bes
                     "since_best", "epoch", "elapsed", "loader", "torch_rng")
 
 
+def _at_chance_before(history: dict, record: dict, best_before: float, num_classes: int) -> bool:
+    """Whether the epoch before ``record`` was at chance too (a collapse that lasts, not a one-epoch dip)."""
+    key = "val_acc" if "val_acc" in record else "train_acc"
+    return bool(history["epoch"]) and collapsed_to_chance(history["epoch"][-1].get(key, 1.0), best_before, num_classes)
+
+
 def _check_epoch(model: nn.Module, record: dict, metric: float, best_before: float, num_classes: int, history: dict,
-                 desc: str) -> None:
+                 desc: str, last: bool) -> None:
     """Raise :class:`Diverged` (with the history up to this epoch) when the epoch shows a divergence (module docstring)."""
     where = f"epoch {record['epoch']}"
     first = history["step"][0]["loss"] if history["step"] else None
@@ -282,7 +285,7 @@ def _check_epoch(model: nn.Module, record: dict, metric: float, best_before: flo
                   f"first step's {first:.3g}")
     elif not math.isfinite(record.get("val_loss", 0.0)):
         reason = f"the validation loss is {record['val_loss']} after {where}"
-    elif collapsed_to_chance(metric, best_before, num_classes):
+    elif collapsed_to_chance(metric, best_before, num_classes) and (last or _at_chance_before(history, record, best_before, num_classes)):
         reason = f"accuracy fell to {metric:.3f} after {where} (chance: {1 / num_classes:.3f}) after reaching {best_before:.3f}"
     else:
         return
@@ -403,7 +406,7 @@ def fit(
             metric = record["val_acc"]
         else:
             metric = record["train_acc"]
-        _check_epoch(model, record, metric, best_acc, num_classes, history, desc)
+        _check_epoch(model, record, metric, best_acc, num_classes, history, desc, last=epoch == spec.epochs - 1)
         if scheduler is not None:
             scheduler.step(metric) if spec.scheduler == "plateau" else scheduler.step()
         if metric > best_acc:
