@@ -33,7 +33,7 @@ from .io import atomic_write_json
 
 __all__ = [
     "row", "same", "Row", "SettingsTable", "Settings", "Chapter", "Runner", "Verdicts",
-    "check_seeds", "check_positive_int", "check_subset", "verdicts_dir", "scoreboard", "SCOREBOARD_COLUMNS",
+    "check_seeds", "check_positive_int", "check_positive", "check_subset", "verdicts_dir", "scoreboard", "SCOREBOARD_COLUMNS",
 ]
 
 
@@ -72,6 +72,47 @@ def check_positive_int(name: str, value: Any, default: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
     return value
+
+
+def check_positive(name: str, value: Any, default: Any) -> Any:
+    """A value like the profile's (a number, a list or a dict of numbers) whose every number is > 0: budgets, step sizes, learning rates."""
+    value = _like(name, value, default)
+    bad = [x for x in _numbers(value) if not x > 0]
+    if bad:
+        raise ConfigError(f"{name}={value!r}: every value must be > 0 (a budget, size or step); got {bad[0]!r}")
+    return value
+
+
+def _numbers(value: Any) -> list:
+    """The numbers in a setting's value (itself, the items of a list, the values of a dict; recursively)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    return []
+
+
+def _check_like_every_profile(name: str, value: Any, r: Row) -> None:
+    """The general rule every override meets, from the row's values at all profiles (before any compute).
+
+    When every number of every profile is >= 0 (sizes, counts, budgets, seeds, weights), an
+    override's numbers must be >= 0 too; when every profile's list or dict is non-empty
+    (seeds, grids, learning rates), the override must not be empty.
+    """
+    profile_numbers = [x for v in r.values.values() for x in _numbers(v)]
+    if profile_numbers and min(profile_numbers) >= 0:
+        negative = [x for x in _numbers(value) if x < 0]
+        if negative:
+            raise ConfigError(f"{name}={value!r}: must not be negative (got {negative[0]!r}); the profiles use "
+                              + ", ".join(f"{p}: {_show(v)}" for p, v in r.values.items()))
+    sized = [v for v in r.values.values() if isinstance(v, (list, tuple, Mapping))]
+    if sized and len(sized) == len(r.values) and all(len(v) for v in sized) \
+            and isinstance(value, (list, tuple, Mapping)) and not len(value):
+        raise ConfigError(f"{name}={value!r}: must not be empty; e.g. {_show(r.values['smoke'])}")
 
 
 def check_subset(allowed: Iterable[Any]):
@@ -115,7 +156,8 @@ def _like(name: str, value: Any, default: Any) -> Any:
             return items
     elif isinstance(default, Mapping):
         if isinstance(value, Mapping):
-            return dict(value)
+            example = next(iter(default.values()), None)
+            return {k: _like(f"{name}[{k!r}]", v, default.get(k, example)) for k, v in value.items()}
     else:
         return value
     raise ConfigError(f"{name}={value!r}: expected {type(default).__name__} like the profile's {default!r}")
@@ -218,6 +260,7 @@ class SettingsTable:
         for key, value in overrides.items():
             r = rows[key]
             values[key] = (r.check or _like)(key, value, r.values[profile])
+            _check_like_every_profile(key, values[key], r)
         settings = Settings(self, profile, values, set(overrides))
         for section, cls in self.configs.items():  # a section override must still describe a valid run
             if any(k.startswith(section + ".") for k in overrides):
@@ -294,7 +337,7 @@ class Runner:
         return out
 
     def cost_table(self):
-        """One row per distinct run: what it is, its training time when computed, and whether it came from the cache."""
+        """One row per distinct run: what it is, its training time when computed, its status (finished or diverged) and whether it came from the cache."""
         import pandas as pd
 
         rows = []
@@ -304,7 +347,7 @@ class Runner:
                 "section": section, "experiment": r.config.EXPERIMENT, "run": _config_label(r.config),
                 "seed": getattr(r.config, "seed", None),
                 "minutes when computed": round(float(m.get("wall_seconds") or m.get("train_seconds") or float("nan")) / 60, 2),
-                "device": m.get("device", ""), "from cache now": r.cached,
+                "device": m.get("device", ""), "status": r.status, "from cache now": r.cached,
             })
         return pd.DataFrame(rows)
 
@@ -320,6 +363,7 @@ class Runner:
             rs = by_section.get(section, [])
             secs = [float(r.metrics.get("wall_seconds") or 0.0) for r in rs]
             rows.append({"section": section, "distinct runs": len(rs), "computed now": sum(not r.cached for r in rs),
+                         "diverged": sum(r.diverged for r in rs),
                          "training minutes (when computed)": round(sum(secs) / 60, 2),
                          "this execution (min)": round(self.seconds.get(section, 0.0) / 60, 2)})
         return pd.DataFrame(rows)
@@ -476,7 +520,18 @@ class Chapter:
         return importlib.import_module(f"reprolib.chapters.{self.slug}.reported")
 
     def settings(self, profile: str, **overrides) -> Settings:
-        return self.table(profile, **overrides)
+        """The settings of one execution; every run of the plan is built (not run) to check them before any compute.
+
+        A section override that makes a run impossible (``train.epochs=0``, a ``train_size`` too
+        small for the split) fails here with a ConfigError naming the parameter and the allowed range.
+        """
+        settings = self.table(profile, **overrides)
+        try:
+            self.make_plan(settings).configs()
+        except ConfigError as err:
+            given = sorted(k for k, v in overrides.items() if v is not None)
+            raise ConfigError(f"{self.slug} parameters {given or '(profile ' + profile + ')'}: {err}") from None
+        return settings
 
     def plan(self, settings: Settings):
         return self.make_plan(settings)

@@ -11,9 +11,11 @@ Deliberate differences from the original code are listed in :data:`DIFFERENCES`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
+import sys
 import time
 
 import numpy as np
@@ -27,7 +29,8 @@ from reprolib.core.io import atomic_torch_save
 from reprolib.core.loader import evaluation_batches
 from reprolib.core.runs import RunContext, run
 from reprolib.core.supervised import load_trained
-from reprolib.core.train import Diverged, check_finite, default_device, evaluate, seed_everything
+from reprolib.core.train import (Diverged, check_finite, check_model_finite, default_device, discard_checkpoint, evaluate,
+                                 load_checkpoint, seed_everything)
 
 from . import distill
 from .settings import config_defaults
@@ -253,13 +256,22 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
         generator.train()
 
     ckpt = ctx.checkpoint_path
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        trainer.load_state_dict(state["trainer"])
-        history, curve, elapsed = state["history"], state["curve"], state["elapsed"]
-        samples = [t.numpy() for t in state["samples"]]
-        torch.set_rng_state(state["torch_rng"])
-    elif 0 in sample_at:
+    state = load_checkpoint(ckpt, device, ("trainer", "history", "curve", "elapsed", "samples", "torch_rng"))
+    if state is not None:
+        fresh = copy.deepcopy(trainer.state_dict())
+        try:
+            restored = state["history"], state["curve"], state["elapsed"], [t.numpy() for t in state["samples"]]
+            trainer.load_state_dict(state["trainer"])
+            torch.set_rng_state(state["torch_rng"])
+        except Exception as err:  # noqa: BLE001 - a checkpoint that does not fit this run is discarded
+            discard_checkpoint(ckpt, err)
+            trainer.load_state_dict(fresh)
+            state = None
+        else:
+            history, curve, elapsed, samples = restored
+            print(f"zero-shot {cfg.teacher}→{cfg.student}: resuming from iteration {trainer.iteration} of {cfg.iterations} "
+                  f"(checkpoint {ckpt})", file=sys.stderr, flush=True)
+    if state is None and 0 in sample_at:
         snapshot()
 
     from tqdm.auto import tqdm
@@ -267,7 +279,13 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     bar = tqdm(total=cfg.iterations, initial=trainer.iteration, desc=f"zero-shot {cfg.teacher}→{cfg.student}", leave=False, disable=not ctx.progress)
     while trainer.iteration < cfg.iterations:
         t0 = time.perf_counter()
-        out = trainer.outer_step()
+        try:
+            out = trainer.outer_step()
+            if trainer.iteration in eval_at:
+                check_model_finite(student, f"iteration {trainer.iteration}")  # e.g. a BN running variance
+        except Diverged as err:  # the run cache stores it as diverged, with the curves so far
+            err.history = {**history, "curve": curve}
+            raise
         it = trainer.iteration
         history["iteration"].append(it)
         for k in ("loss_g", "loss_s", "kl_s", "at_s"):
@@ -287,7 +305,7 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     bar.close()
     test_loss, test_acc = evaluate(student, evaluation_batches(test, device=device), device)
     if not math.isfinite(test_loss):
-        raise Diverged(f"zero-shot student's test loss is {test_loss}: the run diverged")
+        raise Diverged(f"zero-shot student's test loss is {test_loss}: the run diverged", history={**history, "curve": curve})
     ctx.save_state(student.state_dict())
     ctx.save_state(generator.state_dict(), "generator")
     ctx.save_array("samples", np.stack(samples))
