@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import registry
+from . import fastpath, registry
 from .config import Config
 from .io import atomic_np_save, atomic_savez, atomic_torch_save, atomic_write_json, sha256_file
 
@@ -110,7 +110,7 @@ def _read_entry(path: Path, config: Config) -> RunResult | None:
                 raise ValueError(f"checksum mismatch in {fname}")
         result = json.loads((path / "result.json").read_text())
         stored = json.loads((path / "config.json").read_text())
-        if stored["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+        if not config.matches_stored(stored["config"]):
             raise ValueError("stored config differs from the requested one (hash collision?)")
     except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError, OSError) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from None
@@ -125,6 +125,7 @@ def _quarantine(path: Path, reason: str) -> None:
 
 def lookup(config: Config) -> RunResult | None:
     """The cached result for ``config`` if a valid one exists (never trains)."""
+    config = fastpath.resolve(config)
     try:
         return _read_entry(entry_path(config), config)
     except ValueError:
@@ -135,6 +136,7 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
     """The result of ``config``: from the cache when present and intact, else computed and stored."""
     from filelock import FileLock
 
+    config = fastpath.resolve(config)  # the precision this machine trains it in is part of its key
     name = config.EXPERIMENT
     if name not in registry.EXPERIMENTS:
         raise KeyError(f"no experiment registered as {name!r}; known: {sorted(registry.EXPERIMENTS)}")
@@ -162,13 +164,15 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
         (path / "manifest.json").unlink(missing_ok=True)
         atomic_write_json(path / "config.json", {"experiment": name, "config": config.to_dict()})
         started = time.time()
-        out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
+        with fastpath.run_scope(config) as compute:  # the run's own thread count, whoever runs it
+            out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
         if not isinstance(out, dict) or "metrics" not in out:
             raise TypeError(f"experiment {name!r} must return a dict with 'metrics' (and optionally 'history')")
         metrics = dict(out["metrics"])
         metrics.setdefault("wall_seconds", time.time() - started)
+        metrics.setdefault("compute", fastpath.current_record(compute))
         atomic_write_json(path / "result.json", {"metrics": metrics, "history": out.get("history", {})})
-        atomic_write_json(path / "provenance.json", provenance())
+        atomic_write_json(path / "provenance.json", {**provenance(), "threads": compute["threads"], "compute": metrics["compute"]})
         (path / "checkpoint.pt").unlink(missing_ok=True)
         files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
         atomic_write_json(path / "manifest.json", {"files": files, "finished": time.time()})
@@ -193,7 +197,8 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, like a corrupt run entry
             warnings.warn(f"{path} is unreadable ({type(err).__name__}); recomputing", CorruptRunWarning, stacklevel=2)
             path.unlink(missing_ok=True)
-    out = compute()
+    with fastpath.threads(1):  # like a run: the same arrays whatever the core count of the machine
+        out = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_savez(path, **out)
     return out

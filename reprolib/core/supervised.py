@@ -68,6 +68,18 @@ class TrainConfig(TrainSpec):
     def upstream(self) -> list["TrainConfig"]:
         return [self.source_config()] if self.weights == "source" else []
 
+    def calibration_workload(self):
+        """(make_model, batch shape, classes, name) of an end-to-end run, for :func:`reprolib.core.fastpath.resolve`;
+        None for a frozen backbone (its head trains in fp32: nothing to gain)."""
+        if self.freeze != "none":
+            return None
+        test = data_mod.load(self.dataset, "test")
+        classes = len(self.classes) or test.num_classes
+        channels = test.channels if models.any_channels(self.model) else 3
+        size = input_size(self, test.size[0]) or test.size[0]
+        shape = (self.batch_size, channels, size, size)
+        return (lambda: models.build(self.model, num_classes=classes, in_channels=channels), shape, classes, self.model)
+
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""
         rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
@@ -96,10 +108,16 @@ def prepare_data(cfg: TrainConfig):
         train_full = data_mod.subsample(train_full, cfg.train_size, seed=cfg.data_seed)
     train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
     channels = None if models.any_channels(cfg.model) else 3
-    size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
-    if size is None and cfg.model in models.MIN_INPUT and train.size[0] < models.MIN_INPUT[cfg.model]:
-        size = models.MIN_INPUT[cfg.model]
+    size = input_size(cfg, train.size[0])
     return tuple(data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
+
+
+def input_size(cfg: TrainConfig, native: int) -> int | None:
+    """The side the model sees (None: the data's ``native`` size): the config's, the model's own, or its minimum."""
+    size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
+    if size is None and cfg.model in models.MIN_INPUT and native < models.MIN_INPUT[cfg.model]:
+        size = models.MIN_INPUT[cfg.model]
+    return size
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_channels: int, progress: bool = True) -> torch.nn.Module:
