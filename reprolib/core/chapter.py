@@ -24,6 +24,7 @@ import importlib
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -256,6 +257,7 @@ class Runner:
         self.seconds: dict[str, float] = {}
         self.started = time.perf_counter()
         self.computed_now: set[Path] = set()  # cache entries this runner trained
+        self.worker_peak_mb = 0.0  # peak RSS of a side-by-side worker
         self._pool = None
 
     @contextlib.contextmanager
@@ -303,10 +305,17 @@ class Runner:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            _side_by_side(todo, self._executor(n), n, self.progress, section)
-        except BrokenProcessPool:  # a worker died (e.g. out of memory): a fresh pool next time
+            peak = _side_by_side(todo, self._executor(n), n, self.progress, section)
+            self.worker_peak_mb = max(self.worker_peak_mb, peak)
+        except BrokenProcessPool as err:
+            # a worker died: out of memory, or a script without `if __name__ == "__main__":` (spawned workers
+            # re-import it).  Finished runs are in the cache; the rest train here, one after another.
             self._pool = None
-            raise
+            warnings.warn(f"side-by-side training stopped ({err}); training the remaining runs one after another",
+                          RuntimeWarning, stacklevel=3)
+            for cfg in todo:
+                if runs.lookup(cfg) is None:
+                    self.computed_now.add(runs.run(cfg, progress=self.progress).path)
         self.computed_now.update(runs.entry_path(runs_resolve(c)) for c in todo)
 
     def _executor(self, n: int):
@@ -401,10 +410,13 @@ class Runner:
         text = (f"Hardware: {hw['cpu']}, {hw['cores']} cores, device {hw['device']}, torch {hw['torch']}; {compute}. "
                 f"**Cold** (from an empty cache): **{len(distinct)} distinct runs** took **{cold / 60:.1f} min** of "
                 f"training when computed (each run's own time, summed; analyses excluded). ")
+        memory = f" Peak memory (RSS): {peak_rss_mb():,.0f} MB in the notebook"
+        if self.worker_peak_mb:
+            memory += f", up to {self.worker_peak_mb:,.0f} MB in each of the {self.workers()} training workers"
         if computed:
             return text + (f"This execution trained {computed} of them and took **{now / 60:.1f} min** in all; "
-                           "a re-execution reads them back (warm).")
-        return text + f"**Warm** (every run read from the cache): this execution took **{now:.0f} s** until this cell."
+                           f"a re-execution reads them back (warm).{memory}.")
+        return text + f"**Warm** (every run read from the cache): this execution took **{now:.0f} s** until this cell.{memory}."
 
 
 def runs_resolve(config):
@@ -427,13 +439,25 @@ def _worker_init(queue) -> None:
     _PROGRESS_QUEUE = queue
 
 
-def _worker_run(config, cache: str, run_id: int, progress: bool) -> str:
-    """Train one config in a worker process into the shared run cache; the entry's path goes back."""
+def _worker_run(config, cache: str, run_id: int, progress: bool) -> tuple[str, float]:
+    """Train one config in a worker process into the shared run cache; the entry's path and the worker's peak RSS (MB) go back."""
     os.environ["REPROLIB_CACHE"] = cache
     registry.discover()  # the chapter that defines the config registers its experiment
     if progress:
         _forward_progress(run_id)
-    return str(runs.run(config, progress=progress).path)
+    return str(runs.run(config, progress=progress).path), peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux/macOS; NaN elsewhere)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    except (ImportError, OSError):
+        return float("nan")
 
 
 def _forward_progress(run_id: int) -> None:
@@ -459,7 +483,7 @@ def _forward_progress(run_id: int) -> None:
     tqdm.auto.tqdm = Forwarding
 
 
-def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) -> None:
+def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) -> float:
     """Run ``todo`` (upstream runs before the runs that read them) on the pool, a run as soon as what it reads is done."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from queue import Empty
@@ -475,6 +499,7 @@ def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) ->
     overall = tqdm(total=len(todo), desc=f"{section}: {n} side by side", leave=False, disable=not progress)
     bars: dict[int, Any] = {}
     pending, running, done = list(range(len(todo))), {}, set()
+    worker_peak = 0.0
     try:
         while pending or running:
             for i in [i for i in pending if needs[i] <= done][: n - len(running)]:
@@ -496,7 +521,8 @@ def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) ->
                     bars[i].set_postfix_str(postfix, refresh=True)
             for fut in finished:
                 i = running.pop(fut)
-                fut.result()  # a failed run raises here (the others keep what they finished in the cache)
+                _, peak = fut.result()  # a failed run raises here (the others keep what they finished in the cache)
+                worker_peak = max(worker_peak, peak)
                 done.add(i)
                 overall.update(1)
                 if i in bars:
@@ -509,6 +535,7 @@ def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) ->
         for bar in bars.values():
             bar.close()
         overall.close()
+    return worker_peak
 
 
 def _run_label(cfg) -> str:

@@ -17,15 +17,16 @@ convolutional networks on a CPU but not every combination.  So nothing is assume
   :data:`MARGIN`; otherwise (slower, unsupported, or within noise) fp32 NCHW.
 
 On CUDA the path is AMP (fp16 autocast with gradient scaling; bf16 autocast for a bf16
-run) with ``channels_last``, as before.
+run) with ``channels_last``, as before; loops that do not autocast (the zero-shot loop)
+train in fp32 with ``channels_last``.
 
 What is keyed and what is recorded (README, "Compute and numerics"):
 
 * **precision** changes results systematically, so it is a config field
   (:class:`ComputeOptions`, ``option(..., added=True)``): fp32 and bf16 runs have different
-  cache keys, and every earlier fp32 key is unchanged.  With the default policy
-  (``REPROLIB_PRECISION=auto``) :func:`resolve` sets ``precision="bf16"`` on a run whose
-  model the calibration finds faster in bf16 — only on a CPU with native bf16;
+  cache keys, and every earlier fp32 key is unchanged.  A run is bf16 when its config says
+  so, or — opt-in, ``REPROLIB_PRECISION=auto`` — when :func:`resolve` finds its model faster
+  in bf16 on a CPU with native bf16;
 * **threads**: on a CPU every run trains with ``config.threads`` intra-op threads (default
   1) whatever the process that runs it (notebook, CLI, a side-by-side worker), so a
   config gives the same result on any core count; a non-default count is keyed;
@@ -50,7 +51,7 @@ from .config import Config, option
 
 __all__ = [
     "PRECISIONS", "MEMORY_FORMATS", "MARGIN", "ThreadOptions", "ComputeOptions", "ComputePath", "FP32_NCHW", "Capabilities",
-    "detect", "candidates", "calibrate", "choose", "training_path", "resolve", "run_scope", "current_record",
+    "detect", "candidates", "calibrate", "choose", "training_path", "chosen_path", "resolve", "run_scope", "current_record",
     "parallel_runs", "usable_cores", "calibration_file", "time_train_steps",
 ]
 
@@ -90,21 +91,19 @@ class ComputePath:
     def name(self) -> str:
         fmt = "NCHW" if self.memory_format == "nchw" else "channels_last"
         if self.device == "cuda":
-            return f"AMP {'bf16' if self.precision == 'bf16' else 'fp16'} + {fmt}"
+            return f"AMP {self.precision} + {fmt}" if self.precision != "fp32" else f"fp32 {fmt} (CUDA)"
         return f"{self.precision} {fmt}" if self.precision == "fp32" else f"{self.precision} autocast {fmt}"
 
     @property
     def autocast_dtype(self):
         import torch
 
-        if self.device == "cuda":
-            return torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.bfloat16 if self.precision == "bf16" else None
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
 
     @property
     def grad_scaling(self) -> bool:
-        """fp16 autocast on CUDA needs gradient scaling; bf16 and fp32 do not."""
-        return self.device == "cuda" and self.precision != "bf16"
+        """fp16 autocast needs gradient scaling; bf16 and fp32 do not."""
+        return self.precision == "fp16"
 
     def autocast(self):
         """The autocast context of a train step on this path (a no-op for fp32 on a CPU)."""
@@ -129,8 +128,7 @@ class ComputePath:
         return x
 
     def record(self) -> dict:
-        return {"device": self.device, "precision": self.precision if self.device == "cpu" else self.name.split(" +")[0],
-                "memory_format": self.memory_format, "path": self.name}
+        return {"device": self.device, "precision": self.precision, "memory_format": self.memory_format, "path": self.name}
 
 
 FP32_NCHW = ComputePath()
@@ -172,15 +170,19 @@ def detect(device: str = "cpu") -> Capabilities:
     return Capabilities(device=device, cpu_capability=capability, native_bf16=native, cpu=cpu)
 
 
-def candidates(caps: Capabilities, precision: str | None = None, image_input: bool = True) -> list[ComputePath]:
+def candidates(caps: Capabilities, precision: str | None = None, image_input: bool = True,
+               cuda_amp: bool = True) -> list[ComputePath]:
     """Paths the hardware supports, fp32 NCHW first; ``precision`` restricts them to one precision.
 
     On a CPU: fp32 NCHW, fp32 channels_last, and — only with native bf16 — bf16 autocast
-    NCHW / channels_last.  On CUDA: the one AMP + channels_last path of the run's precision.
+    NCHW / channels_last.  On CUDA: one path, channels_last with AMP — fp16 autocast and
+    gradient scaling for an fp32 run (as the trainer always did on a GPU), bf16 autocast for
+    a bf16 run — or plain fp32 for a loop that does not autocast (``cuda_amp=False``).
     Memory formats only matter for image (4-D) inputs.
     """
     if caps.device == "cuda":
-        return [ComputePath(precision or "fp32", "channels_last" if image_input else "nchw", "cuda")]
+        amp = {"fp32": "fp16", "bf16": "bf16"}[precision or "fp32"] if cuda_amp else "fp32"
+        return [ComputePath(amp, "channels_last" if image_input else "nchw", "cuda")]
     precisions = ["fp32"] + (["bf16"] if caps.native_bf16 else [])
     if precision is not None:
         if precision == "bf16" and not caps.native_bf16:
@@ -261,7 +263,7 @@ def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequenc
               timer: Callable[..., float] | None = None) -> dict[str, float]:
     """Seconds per train step of every candidate path for ``workload``, measured once per machine and cached.
 
-    ``workload`` names the model and input (e.g. ``"wrn-16-1|1x28x28|b128|c10"``).  The
+    ``workload`` names the model and input (:func:`workload_name`, e.g. ``"WideResNet-78042|1x28x28|b128|c10"``).  The
     cache key adds the machine (:attr:`Capabilities.machine`) and the thread count.  A
     second call, here or in another process, reads the cached timings; the file lock
     makes concurrent callers measure once and agree.  Rounds are interleaved and the best
@@ -299,28 +301,29 @@ def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequenc
         return dict(timings)
 
 
-def workload_name(model_name: str, input_shape: Sequence[int], num_classes: int) -> str:
-    return f"{model_name}|{'x'.join(map(str, input_shape[1:]))}|b{input_shape[0]}|c{num_classes}"
+def workload_name(model, input_shape: Sequence[int], num_classes: int) -> str:
+    """What a calibration is keyed by: the model's class and size, the batch shape and the classes."""
+    size = sum(p.numel() for p in model.parameters())
+    return f"{type(model).__name__}-{size}|{'x'.join(map(str, input_shape[1:]))}|b{input_shape[0]}|c{num_classes}"
 
 
-def training_path(model, input_shape: Sequence[int], num_classes: int, *, model_name: str | None = None,
-                  precision: str = "fp32", device=None, caps: Capabilities | None = None) -> ComputePath:
+def training_path(model, input_shape: Sequence[int], num_classes: int, *, precision: str = "fp32", device=None,
+                  caps: Capabilities | None = None, cuda_amp: bool = True) -> ComputePath:
     """The path a run of ``model`` on batches of ``input_shape`` trains on, restricted to ``precision``.
 
     Calibrates on first use (cached); registers the path with the current :func:`run_scope`
-    so it is recorded with the run.
+    so it is recorded with the run.  ``cuda_amp=False``: a training loop without autocast.
     """
     import torch
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     caps = caps or detect(device.type)
     image_input = len(input_shape) == 4
-    paths = candidates(caps, precision, image_input)
+    paths = candidates(caps, precision, image_input, cuda_amp)
     if len(paths) == 1:
         chosen = paths[0]
     else:
-        name = model_name or type(model).__name__
-        timings = calibrate(workload_name(name, input_shape, num_classes), lambda: model, input_shape, num_classes, caps)
+        timings = calibrate(workload_name(model, input_shape, num_classes), lambda: model, input_shape, num_classes, caps)
         chosen = choose(timings, paths)
     _note(chosen)
     return chosen
@@ -328,8 +331,14 @@ def training_path(model, input_shape: Sequence[int], num_classes: int, *, model_
 
 # ============================================================================ precision of a config
 def precision_policy() -> str:
-    """``REPROLIB_PRECISION``: ``auto`` (default: bf16 where native and faster) or ``fp32`` (never switch)."""
-    policy = (os.environ.get("REPROLIB_PRECISION") or "auto").strip().lower()
+    """``REPROLIB_PRECISION``: ``fp32`` (default: a run trains in the precision its config names) or ``auto``
+    (a default-precision run switches to bf16 where the CPU has native bf16 and the calibration finds it faster).
+
+    fp32 is the default because bf16 is not yet shown to give the same results at the
+    book's scale (README, "Compute and numerics": 1.25 points lower on average, n = 6,
+    neither a difference nor equivalence within ±0.5 points established).
+    """
+    policy = (os.environ.get("REPROLIB_PRECISION") or "fp32").strip().lower()
     if policy not in ("auto", "fp32"):
         from .config import ConfigError
 
@@ -340,11 +349,12 @@ def precision_policy() -> str:
 def resolve(config, caps: Capabilities | None = None):
     """``config`` with its precision decided for this machine (the run cache calls this before keying).
 
-    Only a config at the default ``precision="fp32"`` that can describe its workload
-    (``calibration_workload()``) is switched, and only to bf16 when the CPU has native bf16
-    and the calibration finds bf16 faster for that model.  Everywhere else — no native bf16
-    (e.g. AVX2), CUDA, ``REPROLIB_PRECISION=fp32``, an explicit precision — it is unchanged,
-    so the cost is nil.
+    Only with ``REPROLIB_PRECISION=auto``, and only a config at the default
+    ``precision="fp32"`` that can describe its workload (``calibration_workload()``), is
+    switched — to bf16, when the CPU has native bf16 and the calibration finds bf16 faster
+    for that model; its key then differs from the fp32 run's.  Everywhere else (the default
+    policy, no native bf16 as on AVX2, CUDA, an explicit precision) it is returned unchanged
+    at no cost.
     """
     if getattr(config, "precision", None) != "fp32" or not hasattr(config, "calibration_workload"):
         return config
@@ -362,11 +372,20 @@ def resolve(config, caps: Capabilities | None = None):
     workload = config.calibration_workload()
     if workload is None:
         return config
-    make_model, input_shape, num_classes, name = workload
+    make_model, input_shape, num_classes = workload
+    model = make_model()
     with threads(getattr(config, "threads", 1)):
-        timings = calibrate(workload_name(name, input_shape, num_classes), make_model, input_shape, num_classes, caps)
+        timings = calibrate(workload_name(model, input_shape, num_classes), lambda: model, input_shape, num_classes, caps)
     best = choose(timings, candidates(caps, image_input=len(input_shape) == 4))
     return config.replace(precision="bf16") if best.precision == "bf16" else config
+
+
+def chosen_path(model, input_shape: Sequence[int], num_classes: int, caps: Capabilities | None = None) -> ComputePath:
+    """The path a default-precision run of ``model`` trains on here: bf16 only under ``REPROLIB_PRECISION=auto``."""
+    caps = caps or detect("cpu")
+    timings = calibrate(workload_name(model, input_shape, num_classes), lambda: model, input_shape, num_classes, caps)
+    precision = None if precision_policy() == "auto" else "fp32"
+    return choose(timings, candidates(caps, precision, len(input_shape) == 4))
 
 
 # ============================================================================ threads and the run scope

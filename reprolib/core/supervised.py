@@ -69,7 +69,7 @@ class TrainConfig(TrainSpec):
         return [self.source_config()] if self.weights == "source" else []
 
     def calibration_workload(self):
-        """(make_model, batch shape, classes, name) of an end-to-end run, for :func:`reprolib.core.fastpath.resolve`;
+        """(make_model, batch shape, classes) of an end-to-end run, for :func:`reprolib.core.fastpath.resolve`;
         None for a frozen backbone (its head trains in fp32: nothing to gain)."""
         if self.freeze != "none":
             return None
@@ -78,7 +78,7 @@ class TrainConfig(TrainSpec):
         channels = test.channels if models.any_channels(self.model) else 3
         size = input_size(self, test.size[0]) or test.size[0]
         shape = (self.batch_size, channels, size, size)
-        return (lambda: models.build(self.model, num_classes=classes, in_channels=channels), shape, classes, self.model)
+        return (lambda: models.build(self.model, num_classes=classes, in_channels=channels), shape, classes)
 
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""

@@ -83,9 +83,7 @@ def training_path(model: nn.Module, train_loader, spec, device: torch.device) ->
         caps = fastpath.detect(device.type)
         return fastpath.candidates(caps, precision, image_input=True)[0]
     shape = (min(train_loader.batch_size, len(labels)), *images.shape[1:])
-    size = sum(p.numel() for p in model.parameters())
-    return fastpath.training_path(model, shape, int(labels.max()) + 1, model_name=f"{type(model).__name__}-{size}",
-                                  precision=precision, device=device)
+    return fastpath.training_path(model, shape, int(labels.max()) + 1, precision=precision, device=device)
 
 
 # ---------------------------------------------------------------------------- spec

@@ -35,8 +35,9 @@ def test_candidates_per_hardware():
     assert fastpath.candidates(AVX512_BF16, precision="bf16") == [BF16, BF16_CL]
     assert fastpath.candidates(AVX2, image_input=False) == [FP32_NCHW]  # memory formats only matter for images
     cuda = fastpath.candidates(Capabilities(device="cuda"))
-    assert cuda == [ComputePath("fp32", "channels_last", "cuda")] and cuda[0].grad_scaling  # AMP fp16 + channels_last
+    assert cuda == [ComputePath("fp16", "channels_last", "cuda")] and cuda[0].grad_scaling  # AMP fp16 + channels_last
     assert not fastpath.candidates(Capabilities(device="cuda"), "bf16")[0].grad_scaling
+    assert fastpath.candidates(Capabilities(device="cuda"), cuda_amp=False) == [ComputePath("fp32", "channels_last", "cuda")]
 
 
 # ---------------------------------------------------------------------------- choice
@@ -116,11 +117,11 @@ def test_training_path_uses_the_calibration_and_is_recorded(monkeypatch):
     monkeypatch.setattr(fastpath, "time_train_steps", _fake_timer({FP32_NCHW.name: 1.0, CL.name: 0.5}, []))
     model = models.build("wrn-10-1", num_classes=10, in_channels=1)
     with fastpath.run_scope(TrainConfig()) as scope:
-        path = fastpath.training_path(model, (16, 1, 8, 8), 10, model_name="wrn-10-1")
+        path = fastpath.training_path(model, (16, 1, 8, 8), 10)
     assert path == CL
     assert fastpath.current_record(scope)["memory_format"] == "channels_last"
     monkeypatch.setattr(fastpath, "time_train_steps", _fake_timer({FP32_NCHW.name: 1.0, CL.name: 2.0}, []))
-    assert fastpath.training_path(model, (16, 1, 4, 4), 10, model_name="wrn-10-1") == FP32_NCHW
+    assert fastpath.training_path(model, (16, 1, 4, 4), 10) == FP32_NCHW
 
 
 # ---------------------------------------------------------------------------- precision and keys
@@ -144,6 +145,7 @@ def test_resolve_keeps_fp32_without_native_bf16(monkeypatch):
         raise AssertionError("no calibration is needed without native bf16")
 
     monkeypatch.setattr(fastpath, "calibrate", no_calibration)
+    monkeypatch.setenv("REPROLIB_PRECISION", "auto")
     cfg = TrainConfig(dataset="digits", model="wrn-10-1")
     assert fastpath.resolve(cfg, AVX2) is cfg
 
@@ -151,14 +153,18 @@ def test_resolve_keeps_fp32_without_native_bf16(monkeypatch):
 @pytest.mark.parametrize("bf16_seconds, expected", [(0.4, "bf16"), (14.0, "fp32")])
 def test_resolve_picks_bf16_only_where_it_is_native_and_faster(monkeypatch, bf16_seconds, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("REPROLIB_PRECISION", "auto")
     timings = {FP32_NCHW.name: 1.0, CL.name: 0.9, BF16.name: bf16_seconds, BF16_CL.name: bf16_seconds}
     monkeypatch.setattr(fastpath, "time_train_steps", _fake_timer(timings, []))
     cfg = TrainConfig(dataset="digits", model="wrn-10-1", batch_size=32)
     resolved = fastpath.resolve(cfg, AVX512_BF16)
     assert resolved.precision == expected
     assert (resolved.key() != cfg.key()) == (expected == "bf16")  # fp32 and bf16 results never share an entry
+    model = models.build("wrn-10-1", 10, 1)
+    assert fastpath.chosen_path(model, (32, 1, 8, 8), 10, AVX512_BF16).precision == expected
     monkeypatch.setenv("REPROLIB_PRECISION", "fp32")
-    assert fastpath.resolve(cfg, AVX512_BF16) is cfg  # the policy can pin fp32
+    assert fastpath.resolve(cfg, AVX512_BF16) is cfg  # the default policy keeps fp32
+    assert fastpath.chosen_path(model, (32, 1, 8, 8), 10, AVX512_BF16).precision == "fp32"
     monkeypatch.setenv("REPROLIB_PRECISION", "half")
     with pytest.raises(Exception, match="REPROLIB_PRECISION"):
         fastpath.resolve(cfg, AVX512_BF16)

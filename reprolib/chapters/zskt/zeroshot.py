@@ -234,7 +234,8 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
         raise ConfigError(f"{cfg.dataset} images are {size}px; set image_size to a multiple of 4")
     generator = distill.Generator(cfg.z_dim, test.channels, size, cfg.gen_width).to(device)
     # the memory format this machine trains the student fastest in (measured once, recorded with the run)
-    path = training_path(student, (cfg.batch_size, test.channels, size, size), test.num_classes, model_name=cfg.student, device=device)
+    path = training_path(student, (cfg.batch_size, test.channels, size, size), test.num_classes, device=device,
+                         cuda_amp=False)
     for net in (teacher, student, generator):
         path.prepare(net)
     trainer = ZeroShotTrainer(teacher, student, generator, cfg)
