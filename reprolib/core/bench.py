@@ -264,15 +264,18 @@ def chapter_build(slug: str = "pipeline", profile: str = "cpu") -> dict:
     import tempfile
     from pathlib import Path
 
-    import psutil
+    import psutil  # installed with ipykernel
 
-    from .book import _finished_runs, find_root
+    from .runs import cache_dir
 
-    before = _finished_runs()
+    def finished() -> set:
+        return set(cache_dir().glob("*/*/manifest.json"))
+
+    before = finished()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "reprolib", "chapter", slug, "-p", "profile", profile, "-o", str(Path(tmp) / "out.ipynb"), "--quiet"]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=find_root(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
         root, peak = psutil.Process(proc.pid), 0
         while proc.poll() is None:
             with contextlib.suppress(psutil.Error):
@@ -285,7 +288,7 @@ def chapter_build(slug: str = "pipeline", profile: str = "cpu") -> dict:
             time.sleep(0.25)
         seconds = time.perf_counter() - t0
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    trained = len(_finished_runs() - before)
+    trained = len(finished() - before)
     return {"chapter": slug, "profile": profile, "seconds": seconds, "peak_rss_mb": peak / 2**20, "trained_runs": trained,
             "warm": trained == 0, "ok": proc.returncode == 0, "error": err.strip().splitlines()[-1] if proc.returncode else ""}
 

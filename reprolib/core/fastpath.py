@@ -48,11 +48,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .config import Config, option
+from .io import atomic_write_json
 
 __all__ = [
     "PRECISIONS", "MEMORY_FORMATS", "MARGIN", "ThreadOptions", "ComputeOptions", "ComputePath", "FP32_NCHW", "Capabilities",
     "detect", "candidates", "calibrate", "choose", "training_path", "chosen_path", "resolve", "run_scope", "current_record",
-    "parallel_runs", "usable_cores", "calibration_file", "time_train_steps",
+    "parallel_runs", "usable_cores", "calibration_file", "time_train_steps", "cpu_model",
 ]
 
 PRECISIONS = ("fp32", "bf16")
@@ -154,8 +155,6 @@ def detect(device: str = "cpu") -> Capabilities:
     """The capabilities of ``device`` ("cpu" or "cuda") from PyTorch's own reports."""
     import torch
 
-    from .runs import _cpu_model
-
     try:
         capability = torch.backends.cpu.get_cpu_capability()
     except (AttributeError, RuntimeError):
@@ -164,7 +163,7 @@ def detect(device: str = "cpu") -> Capabilities:
         native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         native = False
-    cpu = _cpu_model()
+    cpu = cpu_model()
     if device == "cuda":
         cpu = f"{cpu}; {torch.cuda.get_device_name(0)}"
     return Capabilities(device=device, cpu_capability=capability, native_bf16=native, cpu=cpu)
@@ -209,9 +208,22 @@ def choose(timings: dict[str, float], paths: Sequence[ComputePath], margin: floa
 
 # ============================================================================ calibration
 def calibration_file() -> Path:
-    from .runs import cache_dir
+    """``<run cache>/fastpath/calibration.json`` (the run cache's folder, as :func:`reprolib.core.runs.cache_dir`):
+    the calibration travels with the runs whose paths it chose."""
+    return Path(os.environ.get("REPROLIB_CACHE") or ".cache/runs").expanduser().resolve() / "fastpath" / "calibration.json"
 
-    return cache_dir() / "fastpath" / "calibration.json"
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform module says."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def _read_calibrations(path: Path) -> dict:
@@ -293,8 +305,6 @@ def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequenc
                     timings[p.name] = min(timings[p.name], timer(model, p, input_shape, num_classes, steps=steps))
                 except (RuntimeError, NotImplementedError, ValueError):  # an op this path does not support here: never chosen
                     timings[p.name] = None
-        from .io import atomic_write_json
-
         data = _read_calibrations(path)
         data[key] = {"seconds_per_step": timings, "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
         atomic_write_json(path, data)

@@ -204,14 +204,27 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def memo_frame(kind: str, key: str, compute: Callable[[], "pd.DataFrame"]) -> "pd.DataFrame":
+    """A table derived from runs or settings (e.g. a sweep), cached like :func:`memo` (one array per column;
+    text columns as strings, a column of equal-length tuples as a 2-D array)."""
+    import pandas as pd
+
+    def arrays():
+        df = compute()
+        out = {}
+        for i, col in enumerate(df.columns):
+            values = df[col].to_numpy()
+            if values.dtype == object and len(values) and all(isinstance(v, tuple) for v in values):
+                out[f"{i:04d}:tuple:{col}"] = np.array([list(v) for v in values])
+            else:
+                out[f"{i:04d}::{col}"] = values.astype(str) if values.dtype == object else values
+        return out
+
+    columns = {}
+    for name, values in sorted(memo(kind, key, arrays).items()):
+        _, how, col = name.split(":", 2)
+        columns[col] = [tuple(v) for v in values.tolist()] if how == "tuple" else values
+    return pd.DataFrame(columns)
 
 
 def provenance() -> dict:
@@ -236,7 +249,7 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "host": socket.gethostname(),
-        "cpu": _cpu_model(),
+        "cpu": fastpath.cpu_model(),
         "cores": cores,
         "threads": torch.get_num_threads(),
         "device": device,

@@ -17,7 +17,7 @@ from . import data as data_mod
 from . import models, registry, transfer
 from .config import ConfigError, option, require
 from .loader import FeatureLoader, TensorLoader, build_augment, evaluation_batches
-from .runs import RunContext, run
+from .runs import RunContext, memo, run
 from .train import TrainSpec, default_device, evaluate, fit, predict, seed_everything
 #: Optimiser of an offline source model for networks without batch normalisation: from
 #: scratch they stay at chance with SGD (AlexNet, 8 Fashion-MNIST classes, 3 epochs:
@@ -216,8 +216,19 @@ def load_trained(result, cfg: TrainConfig | None = None) -> torch.nn.Module:
 
 
 def predictions(result, split: str = "val") -> tuple:
-    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split."""
-    train, val, test = prepare_data(result.config)
-    data = {"train": train, "val": val, "test": test}[split]
-    logits, labels = predict(load_trained(result), evaluation_batches(data))
-    return logits.argmax(1).numpy(), labels.numpy()
+    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split.
+
+    Derived from a finished run, so cached like one (:func:`reprolib.core.runs.memo`): a
+    warm re-execution neither loads the data nor runs the model.
+    """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+
+    def compute():
+        train, val, test = prepare_data(result.config)
+        data = {"train": train, "val": val, "test": test}[split]
+        logits, labels = predict(load_trained(result), evaluation_batches(data))
+        return {"predicted": logits.argmax(1).numpy(), "labels": labels.numpy()}
+
+    out = memo("predictions", f"{result.path}|{split}", compute)
+    return out["predicted"], out["labels"]

@@ -215,3 +215,9 @@ def test_parallel_runs(monkeypatch):
     monkeypatch.setenv("REPROLIB_PARALLEL", "0")
     with pytest.raises(Exception, match="REPROLIB_PARALLEL"):
         fastpath.parallel_runs()
+
+
+def test_the_calibration_lives_in_the_run_cache(monkeypatch, tmp_path):
+    for value in (str(tmp_path / "elsewhere"), ""):
+        monkeypatch.setenv("REPROLIB_CACHE", value)
+        assert fastpath.calibration_file() == runs.cache_dir() / "fastpath" / "calibration.json"

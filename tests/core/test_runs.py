@@ -121,3 +121,31 @@ def test_two_processes_do_not_train_the_same_config_twice(isolated_cache):
     for p in procs:
         p.join(30)
     assert sorted([q.get(timeout=5), q.get(timeout=5)]) == [False, True]
+
+
+def test_a_derived_table_is_computed_once_and_read_back_the_same():
+    import pandas as pd
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"name": ["a", "b"], "start": [(1.0, 2.0), (3.0, 4.5)], "x": [0.5, 1.5],
+                             "ok": [True, False], "n": [1, 2]})
+
+    first = runs.memo_frame("table", "k", compute)
+    again = runs.memo_frame("table", "k", compute)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    assert again.start.tolist() == [(1.0, 2.0), (3.0, 4.5)] and again.ok.dtype == bool
+
+
+def test_predictions_of_a_finished_run_are_cached(monkeypatch):
+    from reprolib.core import supervised
+    from reprolib.core.supervised import TrainConfig, predictions
+
+    result = runs.run(TrainConfig(dataset="digits", train_size=200, epochs=1, batch_size=32, model="wrn-10-1"), progress=False)
+    first = predictions(result, "val")
+    monkeypatch.setattr(supervised, "prepare_data", lambda cfg: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = predictions(result, "val")
+    assert all((a == b).all() for a, b in zip(first, again)) and len(first[0]) == len(first[1]) > 0
