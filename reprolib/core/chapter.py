@@ -281,6 +281,13 @@ class Runner:
         self.results.setdefault(section, []).extend(out)
         return out
 
+    def _lookup(self, config):
+        """A finished upstream run, checked once per runner (the cost tables ask for it again and again)."""
+        cache = self.__dict__.setdefault("_upstream", {})
+        if config not in cache or cache[config] is None:
+            cache[config] = runs.lookup(config)
+        return cache[config]
+
     def _mark(self, result):
         """The result with ``cached`` telling whether it was read back (False: trained by this runner)."""
         return dataclasses.replace(result, cached=result.path not in self.computed_now)
@@ -339,6 +346,15 @@ class Runner:
             self._pool[0].shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def grouped(self, groups: Mapping[Any, Iterable], section: str = "runs") -> dict[Any, list]:
+        """``{key: [configs]}`` -> ``{key: [results]}``, all groups in one :meth:`run` (so they train side by side)."""
+        groups = {k: list(v) for k, v in groups.items()}
+        flat = self.run([c for cfgs in groups.values() for c in cfgs], section)
+        out, i = {}, 0
+        for k, cfgs in groups.items():
+            out[k], i = flat[i:i + len(cfgs)], i + len(cfgs)
+        return out
+
     def one(self, config, section: str = "runs"):
         return self.run([config], section)[0]
 
@@ -353,7 +369,7 @@ class Runner:
 
         def add(section, result):
             for up in result.config.upstream():
-                found = runs.lookup(up)
+                found = self._lookup(up)
                 if found is not None:
                     add(section + " (upstream)", self._mark(found))
             if result.path not in seen:

@@ -51,7 +51,9 @@ def test_a_second_execution_reads_everything_back():
     configs = _configs()[:2]
     Runner(parallel=1).run(configs)
     again = Runner(parallel=2)
-    results = again.run(configs)
+    groups = again.grouped({"first": configs[:1], "rest": configs[1:]})
+    assert [r.config for r in groups["first"]] == configs[:1] and [r.config for r in groups["rest"]] == configs[1:]
+    results = groups["first"] + groups["rest"]
     assert again._pool is None  # nothing to train: no worker was started
     assert all(r.cached for r in results) and again.cost_table()["from cache now"].all()
     assert "Warm" in again.summary()
