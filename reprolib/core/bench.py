@@ -169,7 +169,7 @@ def feature_cache_table(n: int = 2000, epochs: int = 2, batch_size: int = 128, a
 
 
 # ---------------------------------------------------------------------------- compute
-def compute_table(steps: int = 5, rounds: int = 2, models_: tuple = COMPUTE_MODELS) -> list[dict]:
+def compute_table(steps: int = 3, rounds: int = 4, models_: tuple = COMPUTE_MODELS) -> list[dict]:
     """Throughput of every candidate path per model (one thread), ratio to fp32 NCHW, and the calibrated choice."""
     caps = fastpath.detect("cpu")
     paths = fastpath.candidates(caps)
@@ -317,7 +317,7 @@ def main(quick: bool = False, as_json: bool = False, chapter: str | None = "pipe
         f"torch {m['torch']}\n")
 
     say("1. Compute: train-step throughput per path (one thread, as a run trains), ratio to fp32 NCHW in the same run")
-    out["compute"] = compute_table(steps=3 if quick else 6)
+    out["compute"] = compute_table(steps=2 if quick else 3, rounds=2 if quick else 4)
     table = pd.DataFrame(out["compute"])
     table["chosen"] = table["chosen"].map({True: "<- chosen", False: ""})
     say(table.to_string(index=False, formatters={"img_per_s": "{:,.0f}".format, "ratio": "{:.2f}x".format}))

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -235,7 +234,7 @@ def _read_calibrations(path: Path) -> dict:
 
 
 def time_train_steps(model, path: ComputePath, input_shape: Sequence[int], num_classes: int,
-                     steps: int = 4, warmup: int = 2, device=None) -> float:
+                     steps: int = 4, warmup: int = 1, device=None) -> float:
     """Seconds per SGD train step (forward, cross-entropy, backward, update) of a copy of ``model`` on ``path``.
 
     Synthetic inputs from a private generator; the global RNG is restored afterwards, so
@@ -271,15 +270,16 @@ def time_train_steps(model, path: ComputePath, input_shape: Sequence[int], num_c
 
 
 def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequence[int], num_classes: int,
-              caps: Capabilities | None = None, *, rounds: int = 2, steps: int = 4,
+              caps: Capabilities | None = None, *, rounds: int = 6, steps: int = 2,
               timer: Callable[..., float] | None = None) -> dict[str, float]:
     """Seconds per train step of every candidate path for ``workload``, measured once per machine and cached.
 
     ``workload`` names the model and input (:func:`workload_name`, e.g. ``"WideResNet-78042|1x28x28|b128|c10"``).  The
     cache key adds the machine (:attr:`Capabilities.machine`) and the thread count.  A
     second call, here or in another process, reads the cached timings; the file lock
-    makes concurrent callers measure once and agree.  Rounds are interleaved and the best
-    of each path kept (robust to warm-up and noise).
+    makes concurrent callers measure once and agree.  Many short rounds are interleaved
+    (path A, path B, A, B, …) and the best of each path kept: load from other processes
+    only ever adds time, so the minimum over rounds is the estimate least biased by it.
     """
     import torch
     from filelock import FileLock
@@ -484,7 +484,3 @@ def parallel_runs(threads_per_run: int = 1) -> int:
     if torch.cuda.is_available():
         return 1
     return max(1, usable_cores() // max(1, threads_per_run))
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

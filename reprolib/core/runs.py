@@ -27,13 +27,17 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from . import fastpath, registry
 from .config import Config
 from .io import atomic_np_save, atomic_savez, atomic_torch_save, atomic_write_json, sha256_file
+
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CorruptRunWarning(UserWarning):

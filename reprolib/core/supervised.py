@@ -9,6 +9,7 @@ themselves from their own packages (:mod:`reprolib.core.registry`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import torch
@@ -82,7 +83,7 @@ class TrainConfig(TrainSpec):
 
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""
-        rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
+        rest = transfer.source_task_classes(self.classes, _num_classes(self.dataset))
         return dataclasses.replace(
             self,
             classes=rest,
@@ -95,6 +96,12 @@ class TrainConfig(TrainSpec):
             lr=0.1 if self.optimizer == "sgd" else 1e-3,
             scheduler="cosine",
         ).replace(**SOURCE_OVERRIDES.get(self.model, {}))
+
+
+@functools.lru_cache(maxsize=None)
+def _num_classes(dataset: str) -> int:
+    """Classes of a dataset, read once per process (cost tables ask every transfer run for its source run)."""
+    return data_mod.load(dataset, "test").num_classes
 
 
 def prepare_data(cfg: TrainConfig):
