@@ -135,7 +135,7 @@ def _cmd_book(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import main as bench_main
 
-    return bench_main(quick=args.quick)
+    return bench_main(quick=args.quick, as_json=args.json, chapter=None if args.no_chapter else args.chapter)
 
 
 _WARNED_FULL = False
@@ -246,8 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--chapter", action="append", help="only these chapters (repeatable)")
     b.set_defaults(func=_cmd_book)
 
-    bn = _add(sub, common, "bench", help="input-pipeline and feature-caching throughput benchmarks")
+    bn = _add(sub, common, "bench", help="compute fast path, side-by-side runs, input pipeline, feature caching, a chapter's memory")
     bn.add_argument("--quick", action="store_true", help="fewer steps (a rough check)")
+    bn.add_argument("--json", action="store_true", help="print every table as one JSON object (progress on stderr)")
+    bn.add_argument("--chapter", default="pipeline", help="the chapter whose cpu build is timed and measured (default pipeline)")
+    bn.add_argument("--no-chapter", action="store_true", help="skip the chapter build")
     bn.set_defaults(func=_cmd_bench)
     return p
 

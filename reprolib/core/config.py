@@ -220,6 +220,18 @@ class Config:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if not (f.metadata.get("added") and getattr(self, f.name) == f.default)}
 
+    def matches_stored(self, stored: dict[str, Any]) -> bool:
+        """Whether ``stored`` (the ``config.json`` of a cache entry) describes this config.
+
+        An entry written before a field was added lacks that field; it still matches while
+        the field is at its default (the same rule that keeps its key unchanged).
+        """
+        mine = json.loads(json.dumps(self.to_dict(), default=str))
+        for f in dataclasses.fields(self):
+            if f.metadata.get("added") and f.name not in stored and getattr(self, f.name) == f.default:
+                mine.pop(f.name, None)
+        return stored == mine
+
     def key(self) -> str:
         """Content hash of the identifying fields plus the package version (the run-cache key)."""
         from reprolib import __version__

@@ -38,17 +38,21 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import registry
+from . import fastpath, registry
 from .config import Config
 from .io import atomic_np_save, atomic_savez, atomic_torch_save, atomic_write_json, sha256_file
 from .registry import Diverged
 
 FINISHED, DIVERGED = "finished", "diverged"
 STATUSES = (FINISHED, DIVERGED)
+
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CorruptRunWarning(UserWarning):
@@ -200,21 +204,12 @@ def _read_entry(path: Path, config: Config) -> RunResult | None:
         status = result.get("status", FINISHED)
         if status not in STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict) or not _same_config(stored["config"], config):
+        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict) or not config.matches_stored(stored["config"]):
             raise ValueError("stored config differs from the requested one (hash collision?)")
     except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError, OSError) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from None
     return RunResult(config, _nan_for_null(result["metrics"]), _nan_for_null(result.get("history", {})), path,
                      cached=True, status=status)
-
-
-def _same_config(stored: dict, config: Config) -> bool:
-    """Whether a stored config is ``config``: every field equal, except that a field declared with
-    ``option(..., added=True)`` may be missing from an entry written before it existed while it has its default."""
-    want = json.loads(json.dumps(config.to_dict(), default=str))
-    absent_ok = {f.name for f in dataclasses.fields(config)
-                 if f.metadata.get("added") and getattr(config, f.name) == f.default and f.name not in stored}
-    return stored == {k: v for k, v in want.items() if k not in absent_ok}
 
 
 def _quarantine(path: Path, reason: str) -> None:
@@ -261,6 +256,7 @@ def _acquire(lock, config: Config) -> None:
 
 def lookup(config: Config) -> RunResult | None:
     """The cached result for ``config`` if a valid one exists (never trains)."""
+    config = fastpath.resolve(config)
     try:
         return _read_entry(entry_path(config), config)
     except ValueError:
@@ -274,6 +270,7 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
     """
     from filelock import FileLock
 
+    config = fastpath.resolve(config)  # the precision this machine trains it in is part of its key
     name = config.EXPERIMENT
     if name not in registry.EXPERIMENTS:
         raise KeyError(f"no experiment registered as {name!r}; known: {sorted(registry.EXPERIMENTS)}")
@@ -319,8 +316,10 @@ def _compute(config: Config, path: Path, progress: bool) -> RunResult:
     (path / "manifest.json").unlink(missing_ok=True)
     atomic_write_json(path / "config.json", {"experiment": name, "config": config.to_dict()})
     started = time.time()
+    compute = None
     try:
-        out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
+        with fastpath.run_scope(config) as compute:  # the run's own thread count, whoever runs it
+            out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
         status = FINISHED
     except Diverged as err:  # stored, so asking again does not retrain it; never a result
         out, status = {"metrics": {"diverged": str(err)}, "history": err.history}, DIVERGED
@@ -331,8 +330,11 @@ def _compute(config: Config, path: Path, progress: bool) -> RunResult:
         raise TypeError(f"experiment {name!r} must return a dict with 'metrics' (and optionally 'history')")
     metrics = dict(out["metrics"])
     metrics.setdefault("wall_seconds", time.time() - started)
+    if compute is not None:
+        metrics.setdefault("compute", fastpath.current_record(compute))
     atomic_write_json(path / "result.json", {"status": status, "metrics": metrics, "history": out.get("history", {})})
-    atomic_write_json(path / "provenance.json", provenance())
+    atomic_write_json(path / "provenance.json", {**provenance(), **({"threads": compute["threads"], "compute": metrics["compute"]}
+                                                                     if compute is not None else {})})
     (path / "checkpoint.pt").unlink(missing_ok=True)
     files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
     atomic_write_json(path / "manifest.json", {"files": files, "finished": time.time(), "status": status})
@@ -359,7 +361,8 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, like a corrupt run entry
             warnings.warn(f"{path} is unreadable ({type(err).__name__}); recomputing", CorruptRunWarning, stacklevel=2)
             path.unlink(missing_ok=True)
-    out = compute()
+    with fastpath.threads(1):  # like a run: the same arrays whatever the core count of the machine
+        out = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_savez(path, **out)
@@ -371,14 +374,27 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def memo_frame(kind: str, key: str, compute: Callable[[], "pd.DataFrame"]) -> "pd.DataFrame":
+    """A table derived from runs or settings (e.g. a sweep), cached like :func:`memo` (one array per column;
+    text columns as strings, a column of equal-length tuples as a 2-D array)."""
+    import pandas as pd
+
+    def arrays():
+        df = compute()
+        out = {}
+        for i, col in enumerate(df.columns):
+            values = df[col].to_numpy()
+            if values.dtype == object and len(values) and all(isinstance(v, tuple) for v in values):
+                out[f"{i:04d}:tuple:{col}"] = np.array([list(v) for v in values])
+            else:
+                out[f"{i:04d}::{col}"] = values.astype(str) if values.dtype == object else values
+        return out
+
+    columns = {}
+    for name, values in sorted(memo(kind, key, arrays).items()):
+        _, how, col = name.split(":", 2)
+        columns[col] = [tuple(v) for v in values.tolist()] if how == "tuple" else values
+    return pd.DataFrame(columns)
 
 
 def provenance() -> dict:
@@ -403,7 +419,7 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "host": socket.gethostname(),
-        "cpu": _cpu_model(),
+        "cpu": fastpath.cpu_model(),
         "cores": cores,
         "threads": torch.get_num_threads(),
         "device": device,

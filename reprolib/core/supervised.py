@@ -9,6 +9,7 @@ themselves from their own packages (:mod:`reprolib.core.registry`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -18,7 +19,7 @@ from . import data as data_mod
 from . import models, registry, transfer
 from .config import ConfigError, option, require
 from .loader import FeatureLoader, TensorLoader, build_augment, evaluation_batches
-from .runs import RunContext, run
+from .runs import RunContext, memo, run
 from .train import TrainSpec, default_device, evaluate, fit, predict, seed_everything
 #: the smallest explicit ``image_size`` (below it, three stride-2 stages leave no spatial extent worth the name)
 MIN_IMAGE_SIZE = 8
@@ -120,9 +121,21 @@ class TrainConfig(TrainSpec):
         per_image = _seconds_per_image(self.model, channels, size, k, forward_only=frozen)
         return per_image * (n_all * k // total if frozen else n * (1 - self.val_fraction) * self.epochs)
 
+    def calibration_workload(self):
+        """(make_model, batch shape, classes) of an end-to-end run, for :func:`reprolib.core.fastpath.resolve`;
+        None for a frozen backbone (its head trains in fp32: nothing to gain)."""
+        if self.freeze != "none":
+            return None
+        test = data_mod.load(self.dataset, "test")
+        classes = len(self.classes) or test.num_classes
+        channels = test.channels if models.any_channels(self.model) else 3
+        size = input_size(self, test.size[0]) or test.size[0]
+        shape = (self.batch_size, channels, size, size)
+        return (lambda: models.build(self.model, num_classes=classes, in_channels=channels), shape, classes)
+
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""
-        rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
+        rest = transfer.source_task_classes(self.classes, _num_classes(self.dataset))
         return dataclasses.replace(
             self,
             classes=rest,
@@ -176,6 +189,12 @@ def _seconds_per_image(model_name: str, channels: int, size: int, num_classes: i
     return _SPEEDS[key]
 
 
+@functools.lru_cache(maxsize=None)
+def _num_classes(dataset: str) -> int:
+    """Classes of a dataset, read once per process (cost tables ask every transfer run for its source run)."""
+    return data_mod.load(dataset, "test").num_classes
+
+
 def prepare_data(cfg: TrainConfig):
     """(train, val, test) ImageData for a config, already resized/converted for its model."""
     train_full = data_mod.load(cfg.dataset, "train")
@@ -187,10 +206,16 @@ def prepare_data(cfg: TrainConfig):
         train_full = data_mod.subsample(train_full, cfg.train_size, seed=cfg.data_seed)
     train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
     channels = None if models.any_channels(cfg.model) else 3
-    size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
-    if size is None and train.size[0] < models.min_input(cfg.model):
-        size = models.min_input(cfg.model)
+    size = input_size(cfg, train.size[0])
     return tuple(data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
+
+
+def input_size(cfg: TrainConfig, native: int) -> int | None:
+    """The side the model sees (None: the data's ``native`` size): the config's, the model's own, or its minimum."""
+    size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
+    if size is None and native < models.min_input(cfg.model):
+        size = models.min_input(cfg.model)
+    return size
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_channels: int, progress: bool = True) -> torch.nn.Module:
@@ -304,8 +329,19 @@ def load_trained(result, cfg: TrainConfig | None = None) -> torch.nn.Module:
 
 
 def predictions(result, split: str = "val") -> tuple:
-    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split."""
-    train, val, test = prepare_data(result.config)
-    data = {"train": train, "val": val, "test": test}[split]
-    logits, labels = predict(load_trained(result), evaluation_batches(data))
-    return logits.argmax(1).numpy(), labels.numpy()
+    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split.
+
+    Derived from a finished run, so cached like one (:func:`reprolib.core.runs.memo`): a
+    warm re-execution neither loads the data nor runs the model.
+    """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+
+    def compute():
+        train, val, test = prepare_data(result.config)
+        data = {"train": train, "val": val, "test": test}[split]
+        logits, labels = predict(load_trained(result), evaluation_batches(data))
+        return {"predicted": logits.argmax(1).numpy(), "labels": labels.numpy()}
+
+    out = memo("predictions", f"{result.path}|{split}", compute)
+    return out["predicted"], out["labels"]

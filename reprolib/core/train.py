@@ -38,7 +38,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import Config, ConfigError, option
+from . import fastpath
+from .config import ConfigError, option
+from .fastpath import ComputeOptions
 from .io import atomic_torch_save
 from .registry import Diverged
 
@@ -148,10 +150,29 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+def training_path(model: nn.Module, train_loader, spec, device: torch.device) -> fastpath.ComputePath:
+    """The precision / memory format ``fit`` trains on (:mod:`reprolib.core.fastpath`: measured once per machine and model).
+
+    The workload is the model (its class and size) on batches shaped like the loader's;
+    a loader that does not expose its tensors trains on fp32 NCHW (CUDA: AMP + channels_last).
+    """
+    precision = getattr(spec, "precision", "fp32")
+    images, labels = getattr(train_loader, "images", None), getattr(train_loader, "labels", None)
+    if images is None or labels is None or not len(labels):
+        caps = fastpath.detect(device.type)
+        return fastpath.candidates(caps, precision, image_input=True)[0]
+    shape = (min(train_loader.batch_size, len(labels)), *images.shape[1:])
+    return fastpath.training_path(model, shape, int(labels.max()) + 1, precision=precision, device=device)
+
+
 # ---------------------------------------------------------------------------- spec
 @dataclasses.dataclass(frozen=True)
-class TrainSpec(Config):
-    """Optimisation hyperparameters of a supervised run (shared by every experiment config)."""
+class TrainSpec(ComputeOptions):
+    """Optimisation hyperparameters of a supervised run (shared by every experiment config).
+
+    ``precision`` and ``threads`` (from :class:`reprolib.core.fastpath.ComputeOptions`) are
+    keyed only when not at their defaults (fp32, one thread), so earlier keys stand.
+    """
 
     epochs: int = option(10, low=1)
     batch_size: int = option(128, low=1)
@@ -329,11 +350,13 @@ def fit(
 
     device = torch.device(device) if device is not None else default_device()
     model = prepare_model(model, device)
-    amp = device.type == "cuda"
+    path = training_path(model, train_loader, spec, device)
+    model = path.prepare(model)
+    amp = device.type == "cuda"  # evaluation under autocast on CUDA only (a CPU evaluates in fp32)
     loss_fn = loss_fn or classification_loss(spec.label_smoothing, spec.aux_weight)
     optimizer = make_optimizer(model.parameters(), spec)
     scheduler = make_scheduler(optimizer, spec)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=path.grad_scaling)
     history = {"step": [], "epoch": []}
     best_acc, best_epoch, best_state, since_best, start_epoch = -1.0, -1, None, 0, 0
     elapsed = 0.0
@@ -373,8 +396,8 @@ def fit(
         model.train()
         run_loss, run_correct, run_count = 0.0, 0, 0
         for x, y in train_loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=amp):
+            x, y = path.format_input(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+            with path.autocast():
                 loss, logits = loss_fn(model, x, y)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model)

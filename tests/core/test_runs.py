@@ -306,3 +306,31 @@ def test_a_waiting_process_says_what_it_waits_for_and_who_holds_the_lock(isolate
     err = capfd.readouterr().err
     assert result.cached and f"held by pid {holder.pid} on " in err and "waiting for run slow/" in err
     assert not record.exists()  # removed with the lock
+
+
+def test_a_derived_table_is_computed_once_and_read_back_the_same():
+    import pandas as pd
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"name": ["a", "b"], "start": [(1.0, 2.0), (3.0, 4.5)], "x": [0.5, 1.5],
+                             "ok": [True, False], "n": [1, 2]})
+
+    first = runs.memo_frame("table", "k", compute)
+    again = runs.memo_frame("table", "k", compute)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first, again, check_dtype=False)
+    assert again.start.tolist() == [(1.0, 2.0), (3.0, 4.5)] and again.ok.dtype == bool
+
+
+def test_predictions_of_a_finished_run_are_cached(monkeypatch):
+    from reprolib.core import supervised
+    from reprolib.core.supervised import TrainConfig, predictions
+
+    result = runs.run(TrainConfig(dataset="digits", train_size=200, epochs=1, batch_size=32, model="wrn-10-1"), progress=False)
+    first = predictions(result, "val")
+    monkeypatch.setattr(supervised, "prepare_data", lambda cfg: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = predictions(result, "val")
+    assert all((a == b).all() for a, b in zip(first, again)) and len(first[0]) == len(first[1]) > 0

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from reprolib.core import report
+from reprolib.core import report, runs
 from reprolib.core.supervised import predictions
 
 from . import accuracy, optim2d
@@ -70,11 +70,18 @@ def part1_starts(settings) -> dict:
 
 
 def part1_sweep(settings) -> pd.DataFrame:
+    """Every Part 1 descent (deterministic: computed once per setting and package version, then read back)."""
     s = settings
-    sweep = optim2d.sweep(s.part1_functions, starts=part1_starts(s), lrs=s.part1_lrs, betas=s.part1_betas,
-                          nesterov=s.part1_nesterov, epss=s.part1_epss, max_steps=s.part1_max_steps)
-    sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
-    return sweep
+    grid = dict(functions=tuple(s.part1_functions), starts=s.part1_starts, lrs=tuple(s.part1_lrs), betas=tuple(s.part1_betas),
+                nesterov=tuple(s.part1_nesterov), epss=tuple(s.part1_epss), max_steps=s.part1_max_steps)
+
+    def compute():
+        sweep = optim2d.sweep(grid["functions"], starts=part1_starts(s), lrs=grid["lrs"], betas=grid["betas"],
+                              nesterov=grid["nesterov"], epss=grid["epss"], max_steps=grid["max_steps"])
+        sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
+        return sweep
+
+    return runs.memo_frame("vc_a2_part1", repr(sorted(grid.items())), compute)
 
 
 def part1_table(main: pd.DataFrame):

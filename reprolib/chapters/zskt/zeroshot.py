@@ -25,6 +25,7 @@ import torch.nn as nn
 from reprolib.core import data as data_mod
 from reprolib.core import models, registry
 from reprolib.core.config import Config, ConfigError, option
+from reprolib.core.fastpath import ThreadOptions, training_path
 from reprolib.core.io import atomic_torch_save
 from reprolib.core.loader import evaluation_batches
 from reprolib.core.runs import RunContext, run
@@ -50,7 +51,7 @@ NG_SCHEDULES = ("constant", "dynamic")
 
 
 @dataclasses.dataclass(frozen=True)
-class ZeroShotConfig(PairMixin, Config):
+class ZeroShotConfig(PairMixin, ThreadOptions):
     """One zero-shot student (report §4.2 / paper Algorithm 1)."""
 
     EXPERIMENT = "zeroshot"
@@ -239,6 +240,11 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     if size % 4:
         raise ConfigError(f"{cfg.dataset} images are {size}px; set image_size to a multiple of 4")
     generator = distill.Generator(cfg.z_dim, test.channels, size, cfg.gen_width).to(device)
+    # the memory format this machine trains the student fastest in (measured once, recorded with the run)
+    path = training_path(student, (cfg.batch_size, test.channels, size, size), test.num_classes, device=device,
+                         cuda_amp=False)
+    for net in (teacher, student, generator):
+        path.prepare(net)
     trainer = ZeroShotTrainer(teacher, student, generator, cfg)
     eval_loader = evaluation_batches(eval_subset, device=device)
     eval_at = set(_points(cfg.iterations, cfg.eval_points))
