@@ -107,6 +107,9 @@ def _cmd_sweep(args) -> int:
     if args.status:
         print(sweep.format_status(sweep.status(configs)))
         return 0
+    if args.cost:
+        print(sweep.format_cost(args.slug, args.profile, sweep.full_cost(args.slug, configs)))
+        return 0
     options = sweep.SweepOptions(executor=args.executor, parallel=args.parallel, threads=args.threads,
                                  partition=args.partition, gpus_per_job=args.gpus_per_job,
                                  cpus_per_job=args.cpus_per_job, time_min=args.time_min)
@@ -242,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--cpus-per-job", type=int, help="CPUs per Slurm job (default 8 per GPU)")
     sw.add_argument("--time-min", type=int, default=240, help="wall-clock limit per job in minutes")
     sw.add_argument("--status", action="store_true", help="show done / running / failed / missing per run and exit")
+    sw.add_argument("--cost", action="store_true",
+                    help="print the GPU-hours of every run of the plan (the chapter's own per-run estimate) and exit")
     sw.add_argument("--dry-run", action="store_true", help="print the Slurm job script (or the status) without submitting")
     sw.set_defaults(func=_cmd_sweep)
 

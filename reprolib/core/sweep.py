@@ -265,6 +265,43 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def full_cost(slug: str, configs: Sequence[Config]) -> list[dict[str, Any]]:
+    """GPU-hours of ``configs`` (a chapter's plan with its upstream runs), by experiment, from the chapter's own estimate.
+
+    A chapter states what one run of an experiment costs at the report's scale in
+    ``reported.FULL_COST`` — ``{experiment: (low_h, high_h, gpu, basis)}``, taken from its
+    report where the report measured it.  Experiments without an estimate are listed with
+    their run count and ``None`` hours: never a guessed number.
+    """
+    try:
+        stated = getattr(registry.discover()[slug].reported, "FULL_COST", {})
+    except ModuleNotFoundError:  # a chapter without a report (the pipeline)
+        stated = {}
+    counts: dict[str, int] = {}
+    for cfg in configs:
+        counts[cfg.EXPERIMENT] = counts.get(cfg.EXPERIMENT, 0) + 1
+    rows = []
+    for experiment, n in counts.items():
+        low, high, gpu, basis = stated.get(experiment, (None, None, "", "no estimate: the report states none"))
+        rows.append({"experiment": experiment, "runs": n, "per run (h)": None if low is None else (low, high),
+                     "total (GPU-h)": None if low is None else (n * low, n * high), "gpu": gpu, "basis": basis})
+    return rows
+
+
+def format_cost(slug: str, profile: str, rows: Sequence[dict[str, Any]]) -> str:
+    def hours(h: float) -> str:
+        return f"{h:,.0f}" if h >= 10 else f"{h:.2g}"
+
+    def span(v):
+        return "not estimated" if v is None else (hours(v[0]) if v[0] == v[1] else f"{hours(v[0])}-{hours(v[1])}")
+
+    lines = [f"{slug} at profile {profile}: {sum(r['runs'] for r in rows)} runs"]
+    for r in rows:
+        lines.append(f"  {r['experiment']:<16} {r['runs']:>4} runs x {span(r['per run (h)']):>13} h = "
+                     f"{span(r['total (GPU-h)'])} {r['gpu']} GPU-h  ({r['basis']})")
+    return "\n".join(lines)
+
+
 def estimate_text(configs: Sequence[Config]) -> str:
     """What the runs of ``configs`` not yet in the cache would cost here, in one honest sentence.
 

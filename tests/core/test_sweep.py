@@ -92,3 +92,18 @@ def test_local_sweep_survives_a_killed_job_and_the_chapter_then_trains_nothing(t
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {p.parent for p in cache.glob("*/*/manifest.json")} == before
     assert "**Warm** (every run read from the cache)" in out.read_text()
+
+
+def test_full_cost_multiplies_each_experiments_runs_by_the_chapters_per_run_estimate():
+    from reprolib.chapters.zskt.reported import FULL_COST
+
+    configs = sweep.chapter_configs("zskt", "full")
+    rows = {r["experiment"]: r for r in sweep.full_cost("zskt", configs)}
+    n_zeroshot = sum(c.EXPERIMENT == "zeroshot" for c in configs)
+    low, high = FULL_COST["zeroshot"][:2]
+    assert rows["zeroshot"]["runs"] == n_zeroshot > 0
+    assert rows["zeroshot"]["total (GPU-h)"] == (n_zeroshot * low, n_zeroshot * high)
+    assert rows["fewshot_kdat"]["total (GPU-h)"] is None  # no estimate: shown as such, never guessed
+    assert sum(r["runs"] for r in rows.values()) == len(configs)
+    text = sweep.format_cost("zskt", "full", list(rows.values()))
+    assert f"{n_zeroshot * low:,}-{n_zeroshot * high:,} K80 GPU-h" in text and "not estimated" in text

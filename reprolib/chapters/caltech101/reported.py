@@ -39,3 +39,8 @@ REPORTED = {
         "ResNet-50": (0.91, 0.93),
     },
 }
+
+#: What one run costs at the report's scale (``python -m reprolib sweep caltech101 --profile full --cost``).  The
+#: report states no compute cost; our estimate: about 6k training images x 20-40 epochs at 224 px (120-240k
+#: images) at 400 (ResNet-50) to 2,000 (AlexNet) images/s on one current GPU.
+FULL_COST = {"caltech101": (0.02, 0.2, "current", "our estimate: 120-240k images at 400-2,000 img/s")}

@@ -70,3 +70,12 @@ PAPER_ZS_TEACHER = (83.69, 95.13)
 #: the authors' scripts for the six pairs of Table 1 use M = 200 images per class (FewShotKnowledgeTransfer
 #: scripts/CIFAR10/WRNs_M200); the report itself does not state M
 TABLE1_M = 200
+
+#: What one run costs at the report's scale (``python -m reprolib sweep zskt --profile full --cost``):
+#: {experiment: (low, high GPU-hours per run, GPU, basis)}.  The report (its section on computational
+#: cost) measured 36 h for WRN-16-2→16-1, 44 h for WRN-40-2→16-1 and 72 h for WRN-40-2→40-1 per zero-shot
+#: run on one K80, and two weeks on seven K80s for all of its experiments; it gives no per-run time for
+#: the teachers or the few-shot KD+AT runs: the teachers' is our estimate (200 CIFAR-10 epochs = 10 M images at
+#: roughly 700-2,800 images/s on a K80 for WRN-40-2 down to WRN-16-1); the few-shot runs are not estimated.
+FULL_COST = {"zeroshot": (36, 72, "K80", "report, computational cost: 36-72 K80-h per zero-shot run"),
+             "supervised": (1, 4, "K80", "our estimate: 200 epochs x 50k images at 700-2,800 img/s")}
