@@ -29,12 +29,15 @@ def test_unknown_dataset_lists_the_known_ones():
         data.load("digits", "validation")
 
 
-def test_missing_dataset_names_paths_and_how_to_get_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn", "caltech101", "eurosat", "stanford_dogs"])
+def test_missing_dataset_names_paths_and_how_to_get_it(tmp_path, monkeypatch, name):
+    """Every dataset the `full` profiles read fails, when absent, with the paths searched and how to get it."""
     monkeypatch.setenv("REPROLIB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("REPROLIB_DOWNLOAD", "0")
     with pytest.raises(data.DatasetUnavailable) as err:
-        data.load("cifar10")
+        data.load(name)
     msg = str(err.value)
-    assert "cifar10" in msg and str(tmp_path / "nowhere") in msg and "/usr/share/datasets" in msg
+    assert name in msg and str(tmp_path / "nowhere") in msg and "/usr/share/datasets" in msg
     assert "How to obtain it" in msg and "REPROLIB_DOWNLOAD=0" in msg
 
 

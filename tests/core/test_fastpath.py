@@ -222,3 +222,27 @@ def test_the_calibration_lives_in_the_run_cache(monkeypatch, tmp_path):
     for value in (str(tmp_path / "elsewhere"), ""):
         monkeypatch.setenv("REPROLIB_CACHE", value)
         assert fastpath.calibration_file() == runs.cache_dir() / "fastpath" / "calibration.json"
+
+
+def test_the_same_config_gives_the_same_metrics_whatever_the_callers_thread_count(tmp_path, monkeypatch):
+    """A run trains with its own (keyed) thread count, so the machine's or the caller's never changes its numbers."""
+    from reprolib.core.supervised import TrainConfig
+
+    cfg = TrainConfig(dataset="digits", model="wrn-10-1", epochs=2, train_size=400, batch_size=32, lr=0.05)
+    before, results = torch.get_num_threads(), []
+    try:
+        for n, cache in ((1, "a"), (2, "b")):
+            monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / cache))  # two caches: each run really trains
+            torch.set_num_threads(n)
+            results.append(runs.run(cfg, progress=False))
+    finally:
+        torch.set_num_threads(before)
+    one, two = results
+    assert not one.cached and not two.cached
+    for metric in ("test_acc", "test_loss", "best_val_acc", "final_val_acc"):
+        assert one.metrics[metric] == two.metrics[metric], metric  # bit for bit, not approximately
+    def numbers(history):  # every recorded value but the wall-clock ones
+        return {k: [{f: v for f, v in row.items() if "seconds" not in f} for row in rows] for k, rows in history.items()}
+
+    assert numbers(one.history) == numbers(two.history)
+    assert one.metrics["compute"]["threads"] == two.metrics["compute"]["threads"] == 1
