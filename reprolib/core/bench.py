@@ -169,13 +169,39 @@ def feature_cache_table(n: int = 2000, epochs: int = 2, batch_size: int = 128, a
 
 
 # ---------------------------------------------------------------------------- compute
-def compute_table(steps: int = 3, rounds: int = 4, models_: tuple = COMPUTE_MODELS) -> list[dict]:
+def chapter_models(profile: str = "cpu") -> tuple:
+    """Every (model, channels, size, batch, where) a chapter trains end to end at ``profile``, read from the chapters'
+    plans (so a new chapter's networks are benchmarked without editing this file), after :data:`COMPUTE_MODELS`
+    (the ZSKT networks, whose zero-shot runs describe no single training workload)."""
+    from . import registry, sweep
+
+    seen = {(m[0], m[1], m[2], m[3]) for m in COMPUTE_MODELS}
+    found, asked = [], set()
+    for slug in sorted(registry.discover()):
+        for cfg in sweep.chapter_configs(slug, profile):
+            if not hasattr(cfg, "calibration_workload") or getattr(cfg, "freeze", "none") != "none":
+                continue
+            probe = (cfg.model, getattr(cfg, "dataset", ""), getattr(cfg, "image_size", 0), getattr(cfg, "batch_size", 0))
+            if probe in asked:
+                continue
+            asked.add(probe)
+            workload = cfg.calibration_workload()
+            if workload is None:
+                continue
+            batch, channels, size = workload[1][0], workload[1][1], workload[1][2]
+            if (cfg.model, channels, size, batch) not in seen:
+                seen.add((cfg.model, channels, size, batch))
+                found.append((cfg.model, channels, size, batch, f"{slug} ({cfg.dataset})"))
+    return COMPUTE_MODELS + tuple(found)
+
+
+def compute_table(steps: int = 3, rounds: int = 4, models_: tuple | None = None) -> list[dict]:
     """Throughput of every candidate path per model (one thread), ratio to fp32 NCHW, and the calibrated choice."""
     caps = fastpath.detect("cpu")
     paths = fastpath.candidates(caps)
     rows = []
     with fastpath.threads(1):
-        for name, channels, size, batch, where in models_:
+        for name, channels, size, batch, where in models_ or chapter_models():
             seed_everything(0)
             in_ch = models.input_channels(name, channels)
             model = models.build(name, num_classes=10, in_channels=in_ch)

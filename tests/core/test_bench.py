@@ -25,3 +25,14 @@ def test_side_by_side_record_has_the_json_keys():
     out = bench.side_by_side(runs=2, steps=2)
     assert {"sequential_s", "parallel_s", "ratio", "workers"} <= set(out)
     assert out["ratio"] == pytest.approx(out["sequential_s"] / out["parallel_s"])
+
+
+def test_the_compute_table_covers_every_network_a_chapter_trains_end_to_end_at_cpu():
+    from reprolib.core import registry, sweep
+
+    listed = {(m[0], m[1], m[2], m[3]) for m in bench.chapter_models()}
+    for slug in registry.discover():
+        for cfg in sweep.chapter_configs(slug, "cpu"):
+            if hasattr(cfg, "calibration_workload") and getattr(cfg, "freeze", "none") == "none":
+                shape = cfg.calibration_workload()[1]
+                assert (cfg.model, shape[1], shape[2], shape[0]) in listed, (slug, cfg.model, shape)
