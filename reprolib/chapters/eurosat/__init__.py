@@ -13,11 +13,11 @@ from .settings import TABLE
 
 
 def _scale(settings) -> str:
+    """The scale every verdict row states: data, networks, Task B's epochs and seeds."""
     a, b = settings.section("task_a"), settings.section("task_b")
-    if settings.profile == "full":
-        return "full: EuroSAT 64 px, ResNet-50 and DenseNet-121 (ImageNet weights)"
-    return (f"{settings.profile}: Fashion-MNIST; {a['model']} at {a['image_size'] or 28} px from a rotation source; "
-            f"{b['model']} at {b['image_size'] or 28} px; Task B {b['epochs']} epochs, {len(settings.seeds)} seeds")
+    data = "EuroSAT 64 px" if settings["data.dataset"] == "eurosat" else f"{settings['data.dataset']}"
+    return (f"{settings.profile}: {data}; {a['model']} ({a['weights']} weights), {b['model']} ({b['weights']} weights) at "
+            f"{b['image_size'] or 'native'} px; Task B {b['epochs']} epochs, {len(settings.seeds)} seeds")
 
 
 CHAPTER = Chapter("eurosat", "Homework 2: ResNet-50 features, a modified DenseNet and a long-tailed SVM head", TABLE, Plan,

@@ -21,7 +21,6 @@ import torch
 
 from reprolib.core import models, runs, transfer
 from reprolib.core.loader import evaluation_batches
-from reprolib.core.train import seed_everything
 
 from .experiment import ROTATIONS, build_network, load_network, prepare
 
@@ -40,7 +39,6 @@ def network_stages(result) -> dict[str, torch.nn.Module]:
     when it had one — its source model before fine-tuning (rotation source or ImageNet weights)."""
     cfg = result.config
     m = result.metrics
-    seed_everything(cfg.seed)
     out = {"untrained": build_network(cfg, len(m["classes"]), m["in_channels"], pretrained=False).eval()}
     if cfg.weights == "rotation":
         source = runs.run(cfg.source_run(), progress=False)
@@ -75,44 +73,62 @@ def stage_features(result, n: int = 480, seed: int = 0) -> dict[str, np.ndarray]
     return runs.memo("eurosat_tsne_features", f"{result.path}|{n}|{seed}", compute)
 
 
-def tsne(features: np.ndarray, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
-    """2-D t-SNE embedding (scikit-learn, PCA initialisation, learning rate 'auto', 1000 iterations)."""
+def preprocess(features: np.ndarray, dims: int = 50) -> np.ndarray:
+    """Standardise every feature (so no feature dominates by its scale alone; an untrained deep network's features
+    differ in scale by orders of magnitude), then keep the first ``dims`` principal components — the usual input of
+    t-SNE (van der Maaten & Hinton 2008 reduce to 50 dimensions with PCA first)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(features.astype(np.float64))
+    return PCA(n_components=min(dims, *x.shape), random_state=0).fit_transform(x)
+
+
+def tsne(features: np.ndarray, perplexity: float = 30.0, seed: int = 0, iterations: int = 1000) -> np.ndarray:
+    """2-D t-SNE embedding of :func:`preprocess`-ed features (scikit-learn, Barnes-Hut, PCA initialisation,
+    learning rate 'auto')."""
     from sklearn.manifold import TSNE
 
     if not perplexity < len(features):
         raise ValueError(f"perplexity {perplexity} must be below the number of points ({len(features)})")
     return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed,
-                max_iter=1000).fit_transform(features.astype(np.float64))
+                max_iter=iterations).fit_transform(preprocess(features))
 
 
-def embeddings(result, n: int, sample_seed: int, perplexity: float, tsne_seed: int = 0) -> dict[str, np.ndarray]:
+def embeddings(result, n: int, sample_seed: int, perplexity: float, tsne_seed: int = 0,
+               iterations: int = 1000) -> dict[str, np.ndarray]:
     """t-SNE of every stage's features on one sample (memoised); keys: the stages, ``labels``, ``index``."""
     feats = stage_features(result, n, sample_seed)
     stages = [s for s in STAGES if s in feats]
 
     def compute():
-        return {s: tsne(feats[s], perplexity, tsne_seed) for s in stages}
+        return {s: tsne(feats[s], perplexity, tsne_seed, iterations) for s in stages}
 
-    out = runs.memo("eurosat_tsne", f"{result.path}|{n}|{sample_seed}|{perplexity}|{tsne_seed}", compute)
+    out = runs.memo("eurosat_tsne", f"{result.path}|{n}|{sample_seed}|{perplexity}|{tsne_seed}|{iterations}", compute)
     return {**out, "labels": feats["labels"], "index": feats["index"]}
 
 
 def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
-    """Leave-one-out accuracy of a k-nearest-neighbour vote (Euclidean) among ``points``."""
-    from sklearn.model_selection import LeaveOneOut, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
+    """Leave-one-out accuracy of a k-nearest-neighbour vote (Euclidean) among ``points``: each point is classified by
+    the majority label of its k nearest *other* points (ties: the smallest label, as scikit-learn's vote)."""
+    from sklearn.neighbors import NearestNeighbors
 
     if len(points) <= k:
         raise ValueError(f"k-NN with k={k} needs more than {k} points, got {len(points)}")
-    return float(cross_val_score(KNeighborsClassifier(k), points, labels, cv=LeaveOneOut()).mean())
+    labels = np.asarray(labels)
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points)
+    others = np.array([row[row != i][:k] for i, row in enumerate(idx)])  # drop the point itself
+    votes = np.array([np.bincount(labels[row], minlength=labels.max() + 1).argmax() for row in others])
+    return float((votes == labels).mean())
 
 
 def separation(embedding: np.ndarray, features: np.ndarray, labels: np.ndarray, k: int = 5) -> dict[str, float]:
-    """How well the true classes separate: k-NN accuracy and silhouette in the 2-D embedding, silhouette in feature space."""
+    """How well the true classes separate: k-NN accuracy and silhouette in the 2-D embedding, silhouette in the
+    (standardised, 50-component) feature space that t-SNE embeds."""
     from sklearn.metrics import silhouette_score
 
     return {"knn_2d": knn_accuracy(embedding, labels, k), "silhouette_2d": float(silhouette_score(embedding, labels)),
-            "silhouette_features": float(silhouette_score(features, labels))}
+            "silhouette_features": float(silhouette_score(preprocess(features), labels))}
 
 
 # ---------------------------------------------------------------------------- activation maps

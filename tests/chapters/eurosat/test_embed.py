@@ -51,3 +51,14 @@ def test_activation_images_come_from_different_classes():
     labels = np.repeat(np.arange(10), 5)
     idx = embed.activation_images(labels, 4, seed=0)
     assert len(set(labels[idx].tolist())) == 4
+
+
+def test_leave_one_out_knn_matches_scikit_learn():
+    from sklearn.model_selection import LeaveOneOut, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 60)
+    points = rng.normal(size=(60, 2)) + labels[:, None] * 0.8
+    slow = cross_val_score(KNeighborsClassifier(5), points, labels, cv=LeaveOneOut()).mean()
+    assert embed.knn_accuracy(points, labels, 5) == pytest.approx(slow)
