@@ -11,19 +11,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from reprolib.core import data as data_mod
 from reprolib.core import models, report
 from reprolib.core.loader import AFFINE, TensorLoader, build_augment
 
 from . import embed, model_b
+from .experiment import load_network, prepare
 from .plan import Plan
 from .reported import REPORTED
 from .settings import ACTIVATION_LAYERS, HEADS, TASK_B_MODELS
 
 MODEL_COLORS = dict(zip(TASK_B_MODELS, sns.color_palette("colorblind", 3)))
-HEAD_COLORS = dict(zip(HEADS, sns.color_palette("colorblind", 8)[3:8]))
+HEAD_COLORS = dict(zip(HEADS, sns.color_palette("Dark2", len(HEADS))))
 KEY_OF_HEAD = {"backbone": "backbone", "SVM, report weights": "svm_report", "SVM, inverse frequency": "svm_balanced",
                "τ-norm": "tau_norm", "cRT": "crt"}
 AUGMENT_NAMES = {"crop": "random crop (zero padding {p} px)", "flip": "horizontal flip", "vflip": "vertical flip",
@@ -65,6 +68,10 @@ def runs_table(results) -> pd.DataFrame:
 
 
 # ============================================================================ setup
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def setup_text(settings) -> str:
     s = settings
     a, b, c, t = (s.section(k) for k in ("task_a", "task_b", "task_c", "tricks"))
@@ -75,25 +82,25 @@ def setup_text(settings) -> str:
     else:
         data = (f"**{ds}** (10 classes, 28 × 28 grey) in place of EuroSAT, which is not on this offline machine; "
                 f"Task A at {a['image_size'] or 28} px, Tasks B and C resized to {b['image_size'] or 28} px")
-        source = (f"**not ImageNet**: a source model of the same architecture that this book pretrains itself to predict "
-                  f"image rotations (0/90/180/270°) on {a['source_train_size']:,} training images set aside for it "
+        source = (f"a source model that this book pretrains itself (**not ImageNet**): the same architecture trained to "
+                  f"predict image rotations (0/90/180/270°) on {a['source_train_size']:,} training images set aside for it "
                   f"({s['data.source_fraction']:.0%} of the training split is reserved for the source task and never used by "
-                  f"the targets; no test image and no class label is ever seen by it), {a['source_epochs']} epochs")
+                  f"the targets; no test image and no class label is ever seen by it), {_n(a['source_epochs'], 'epoch')}")
     size = lambda n: "all" if n == 0 else f"{n:,}"  # noqa: E731
     return (
         f"**Setup at profile `{s.profile}`.** Data: {data}. "
         f"**Task A:** `{a['model']}` fine-tuned from {source}; {size(a['train_size'])} training images (10 % of them held "
-        f"out for validation), {size(a['test_size'])} test images, {a['epochs']} epochs, SGD lr {a['lr']:g} ({a['scheduler']}), "
+        f"out for validation), {size(a['test_size'])} test images, {_n(a['epochs'], 'epoch')}, SGD lr {a['lr']:g} ({a['scheduler']}), "
         f"seeds {list(s.task_a_seeds)}. "
         f"**Task B:** `{b['model']}` ({'ImageNet weights' if b['weights'] == 'imagenet' else 'trained from scratch'}) and "
         f"Model_B built from it; {size(b['train_size'])} training images, {size(b['test_size'])} test images, "
-        f"{b['epochs']} epochs, SGD lr {b['lr']:g}, no augmentation or schedule; tricks: "
+        f"{_n(b['epochs'], 'epoch')}, SGD lr {b['lr']:g}, no augmentation or schedule; tricks: "
         f"{', '.join(AUGMENT_NAMES[n].format(p=t['crop_padding']) for n in t['augment'])}, ReduceLROnPlateau "
         f"(×{t['gamma']:g}, patience {t['plateau_patience']}), label smoothing {t['label_smoothing']:g}; seeds "
         f"{list(s.seeds)} (n = {len(s.seeds)} per model). "
         f"**Task C:** a long-tailed training set (exponential profile, imbalance factor {s.imbalance_factors[0]:g}, "
         f"head class {c['lt_n_max'] or 'all'} images) for Model_B + tricks + class-balanced oversampling, "
-        f"{c['epochs']} epochs, seeds {list(s.seeds)}; the test set stays balanced. Batch {s['data.batch_size']}, "
+        f"{_n(c['epochs'], 'epoch')}, seeds {list(s.seeds)}; the test set stays balanced. Batch {s['data.batch_size']}, "
         f"momentum {s['data.momentum']:g}, weight decay {s['data.weight_decay']:g} everywhere.")
 
 
@@ -118,6 +125,7 @@ def training_curves(hist: pd.DataFrame, results, title: str, reported: float | N
         sns.lineplot(data=df, x="epoch", y=y, hue="split", errorbar="sd", marker="o", ax=ax,
                      palette={"train": "#555555", "validation": "#0173b2", "test": "#de8f05"})
         ax.set_title(f"{title}: {y}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for _, r in results:
         a2.axvline(r.metrics["best_epoch"] + 1, color="#0173b2", ls=":", lw=1)
     if reported is not None:
@@ -324,10 +332,10 @@ def task_b_curves(hist: pd.DataFrame):
                      hue_order=[m for m in TASK_B_MODELS if m in set(hist.model)])
         ax.set_title(title)
         ax.set_ylabel("")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax is not axes[-1] and ax.get_legend() is not None:
             ax.get_legend().remove()
     axes[-1].legend(fontsize="small")
-    fig.suptitle("Task B: label smoothing raises the training and test loss of the tricks model by design", fontsize="small", y=0.02)
     fig.tight_layout()
     return fig
 
@@ -351,12 +359,12 @@ def task_b_table(df: pd.DataFrame) -> pd.DataFrame:
         d = df[df.model == m]
         if d.empty:
             continue
-        rows.append({"model": m, "reported best accuracy": REPORTED["task_b"][m], "ours: best test acc over epochs": list(d.max_test_acc),
+        rows.append({"model": m, "reported best accuracy": REPORTED["task_b"][m], "ours": list(d.max_test_acc),
                      "test acc of the best-validation model": report.mean_std(d.test_acc, digits=3),
                      "train − test acc, last epoch": report.mean_std(d.gap, digits=3),
                      "test-loss oscillation": report.mean_std(d.oscillation, digits=3),
                      "parameters": f"{int(d.parameters.iloc[0]):,}", "digits": 3})
-    return report.reported_vs_ours(rows, source="report 003")
+    return report.reported_vs_ours(rows).rename(columns={"ours": "ours: best test acc over epochs"})
 
 
 def parameter_table(settings) -> pd.DataFrame:
@@ -365,13 +373,12 @@ def parameter_table(settings) -> pd.DataFrame:
     rows = []
     cases = {"this profile": settings["task_b.model"], "DenseNet-121 (growth 32, ImageNet layout)": "densenet121"}
     for label, name in cases.items():
-        base = models.build(name, num_classes=10, in_channels=1 if name != "densenet121" else 3)
-        saving = model_b.factorization_saving(base)
-        mb = model_b.to_model_b(base, 0.005, 6)
-        n_base = models.count_parameters(models.build(name, num_classes=10, in_channels=1 if name != "densenet121" else 3))
-        rows.append({"network": label, "model": name, "DenseNet-121": f"{n_base:,}", "Model_B": f"{models.count_parameters(mb):,}",
-                     "saved (counted)": f"{n_base - models.count_parameters(mb):,}", "saved (formula)": f"{saving:,}",
-                     "reduction": f"{(n_base - models.count_parameters(mb)) / n_base:.1%}"})
+        base = models.build(name, num_classes=10, in_channels=1 if models.any_channels(name) else 3)
+        n_base, saving = models.count_parameters(base), model_b.factorization_saving(base)
+        n_b = models.count_parameters(model_b.to_model_b(base, 0.005, 6))  # (transforms ``base`` in place)
+        rows.append({"network": label, "model": name, "DenseNet-121": f"{n_base:,}", "Model_B": f"{n_b:,}",
+                     "saved (counted)": f"{n_base - n_b:,}", "saved (formula)": f"{saving:,}",
+                     "reduction": f"{(n_base - n_b) / n_base:.1%}"})
     return pd.DataFrame(rows)
 
 
@@ -399,16 +406,10 @@ def task_b_verdicts(v, df: pd.DataFrame, params: pd.DataFrame, settings) -> None
 
 def augment_examples(settings, n: int = 8):
     """A few Task B training images and the same images after the tricks' augmentation (two draws)."""
-    plan = Plan(settings)
-    cfg = plan.task_b("Model_B + tricks")
-    from .experiment import prepare
-
-    train = prepare(cfg)[0]
-    sub = train.subset(np.arange(n))
+    cfg = Plan(settings).task_b("Model_B + tricks")
+    sub = prepare(cfg)[0].subset(np.arange(n))
     aug = build_augment(cfg.augment, cfg.crop_padding)
-    import torch
-
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # RandomAffine draws from the global RNG
     x = next(iter(TensorLoader(sub, n, shuffle=False)))[0]
     rows = [x, aug(x.clone(), torch.Generator().manual_seed(1)), aug(x.clone(), torch.Generator().manual_seed(2))]
     fig, axes = plt.subplots(3, 1, figsize=(n * 0.95, 3.4))
@@ -426,7 +427,7 @@ def head_frame(results) -> pd.DataFrame:
     rows = []
     for lab, r in results:
         for key, h in r.metrics["heads"].items():
-            rows.append({**lab, "head": key_to_label[key], "acc": h["acc"], "many": h["many_acc"], "medium": h["medium_acc"],
+            rows.append({**lab, "classifier": key_to_label[key], "acc": h["acc"], "many": h["many_acc"], "medium": h["medium_acc"],
                          "few": h["few_acc"], **{f"class {c}": a for c, a in enumerate(h["per_class"])}})
     return pd.DataFrame(rows)
 
@@ -439,8 +440,12 @@ def long_tail_figure(results, names):
         seen.setdefault(lab["imbalance_factor"], r.metrics["train_counts"])
     width = 0.8 / max(len(seen), 1)
     for j, (f, counts) in enumerate(sorted(seen.items())):
-        ax.bar(np.arange(len(counts)) + (j - (len(seen) - 1) / 2) * width, counts, width, label=f"imbalance factor {f:g}")
+        bars = ax.bar(np.arange(len(counts)) + (j - (len(seen) - 1) / 2) * width, counts, width, label=f"imbalance factor {f:g}")
+        ax.bar_label(bars, fontsize=6)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="y", which="both", labelsize=7)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
     ax.set_ylabel("training images")
     ax.legend(fontsize="small")
@@ -451,10 +456,10 @@ def long_tail_figure(results, names):
 
 def task_c_table(hf: pd.DataFrame, factor: float, heads=tuple(HEADS)) -> pd.DataFrame:
     d = hf[hf.imbalance_factor == factor]
-    base = d[d.head == "backbone"].set_index("seed").acc
+    base = d[d.classifier == "backbone"].set_index("seed").acc
     rows = []
     for head in heads:
-        h = d[d.head == head]
+        h = d[d.classifier == head]
         if h.empty:
             continue
         gain = h.set_index("seed").acc - base
@@ -487,14 +492,15 @@ def confusion_pair(result, names, heads=("backbone", "SVM, report weights")):
 def per_class_figure(hf: pd.DataFrame, factor: float, names, heads=tuple(HEADS)):
     """Per-class test accuracy of each head (mean over seeds), classes from head to tail."""
     d = hf[hf.imbalance_factor == factor]
-    long = d.melt(id_vars=["head", "seed"], value_vars=[f"class {c}" for c in range(len(names))], var_name="class", value_name="accuracy")
+    long = d.melt(id_vars=["classifier", "seed"], value_vars=[f"class {c}" for c in range(len(names))], var_name="class", value_name="accuracy")
     long["class"] = long["class"].map(lambda s: names[int(s.split()[1])])
     fig, ax = plt.subplots(figsize=(12, 3.8))
-    sns.barplot(data=long, x="class", y="accuracy", hue="head", hue_order=[h for h in heads if h in set(d["head"])],
-                palette=HEAD_COLORS, errorbar="sd", ax=ax, order=list(names))
+    sns.barplot(data=long, x="class", y="accuracy", hue="classifier", hue_order=[h for h in heads if h in set(d.classifier)],
+                palette=HEAD_COLORS, errorbar="sd", ax=ax, order=list(names), err_kws={"linewidth": 1})
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
     ax.set_xlabel("class (training images decrease left to right)")
-    ax.legend(fontsize="x-small", ncols=5, loc="lower left")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize="x-small", ncols=len(heads), loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
     ax.set_title(f"Task C: per-class test accuracy (imbalance factor {factor:g}, mean ± sd over seeds)")
     fig.tight_layout()
     return fig
@@ -530,7 +536,7 @@ def task_c_verdicts(v, hf: pd.DataFrame, factor: float, settings) -> None:
     """The report's Task C claims (always: they need the backbone and the report-weight SVM) and, for the heads
     this execution shows, whether each beats the backbone alone."""
     d = hf[hf.imbalance_factor == factor]
-    acc = lambda h: list(d[d.head == h].sort_values("seed").acc)  # noqa: E731
+    acc = lambda h: list(d[d.classifier == h].sort_values("seed").acc)  # noqa: E731
     v.compare("The SVM head with the report's weights beats the backbone alone (+1.5 %; §C.2)", acc("SVM, report weights"),
               acc("backbone"), reported="0.865 (+1.5 %)", margin=1.0, scale=100, digits=1, names=("SVM", "backbone"))
     for head in ("SVM, inverse frequency", "τ-norm", "cRT"):
@@ -551,11 +557,7 @@ def live_tsne(result, names, settings):
 
 def live_activations(result, names, settings):
     """Live explorer: the activation figure of any test image (index into the run's test subset)."""
-    from .experiment import load_network, prepare
-
     def draw(image=0, layer="layer2", channels=16):
-        import torch
-
         test = prepare(result.config)[2]
         i = int(image) % len(test)
         net = load_network(result)

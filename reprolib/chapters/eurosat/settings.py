@@ -24,8 +24,8 @@ REPORT_SVM_WEIGHTS = {0: 1e-4, 1: 1e-3, 2: 1e-3, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0,
 #: Task C's classifiers on the frozen backbone's features (label → what it is)
 HEADS = {
     "backbone": "the backbone's own linear head (trained with it)",
-    "SVM, report weights": "linear SVM, the report's class weights",
-    "SVM, inverse frequency": "linear SVM, class weights n / (C · n_c)",
+    "SVM, report weights": "SVM (RBF kernel), the report's class weights",
+    "SVM, inverse frequency": "SVM (RBF kernel), class weights n / (C · n_c)",
     "τ-norm": "the backbone's head, rows divided by ‖w‖^τ, bias dropped (τ chosen on validation)",
     "cRT": "a new linear head re-trained with class-balanced sampling",
 }
@@ -75,7 +75,7 @@ TABLE = SettingsTable("eurosat", {
     "tsne_points":     same(480, help="random test images in the t-SNE plot (the report's 480)"),
     "tsne_perplexity": same(30.0, help="perplexity of the main t-SNE figure"),
     "tsne_seed":       same(0, help="seed of the t-SNE sample and of the optimisation"),
-    "tsne_iterations": row(250,             1000,                 1000, help="t-SNE optimisation steps (scikit-learn's minimum is 250)"),
+    "tsne_iterations": row(500,             1000,                 1000, help="t-SNE optimisation steps (scikit-learn's minimum is 250)"),
     "tsne_perplexities": row((5.0, 30.0),   (5.0, 15.0, 30.0, 50.0), (5.0, 15.0, 30.0, 50.0), check=_check_perplexities,
                            help="explorer: perplexities"),
     "tsne_samples":    row((0,),            (0, 1),               (0, 1, 2), help="explorer: seeds of the 480-image sample"),
