@@ -33,7 +33,7 @@ from .io import atomic_write_json
 
 __all__ = [
     "row", "same", "Row", "SettingsTable", "Settings", "Chapter", "Runner", "Verdicts",
-    "check_seeds", "check_positive_int", "check_subset", "verdicts_dir",
+    "check_seeds", "check_positive_int", "check_subset", "verdicts_dir", "scoreboard", "SCOREBOARD_COLUMNS",
 ]
 
 
@@ -413,6 +413,41 @@ class Verdicts:
 
 def _finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+#: the columns of the book's scoreboard (and of ``scoreboard.csv``)
+SCOREBOARD_COLUMNS = ("chapter", "claim", "reported", "ours", "n", "verdict", "test", "scale", "profile")
+
+
+def scoreboard(directory: str | os.PathLike | None = None, profile: str | None = None,
+               order: Sequence[str] = ()):
+    """Every published verdict row (:meth:`Verdicts.publish`) as one table: the book's scoreboard.
+
+    Reads ``<directory>/<chapter>.<profile>.json`` (default :func:`verdicts_dir`), keeps
+    ``profile`` only when given, and sorts chapters by ``order`` (e.g. the table of
+    contents; chapters not named follow alphabetically), keeping each chapter's row order.
+    A chapter added later appears as soon as it has published, with no edit here.
+    """
+    import json
+
+    import pandas as pd
+
+    directory = Path(directory) if directory is not None else verdicts_dir()
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    rank = {slug: i for i, slug in enumerate(order)}
+    tables = []
+    for path in files:
+        try:
+            doc = json.loads(path.read_text())
+            chapter, prof, rows = doc["chapter"], doc["profile"], doc["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a published verdict file ({type(err).__name__}: {err})") from None
+        if profile is not None and prof != profile:
+            continue
+        tables.append(((rank.get(chapter, len(rank)), chapter, prof),
+                       [{**r, "chapter": chapter, "profile": prof} for r in rows]))
+    rows = [r for _, rs in sorted(tables, key=lambda t: t[0]) for r in rs]
+    return pd.DataFrame(rows, columns=list(SCOREBOARD_COLUMNS)).fillna("")
 
 
 # ============================================================================ chapter

@@ -13,7 +13,9 @@ the dataset, every path searched and how to obtain it.
 """
 from __future__ import annotations
 
+import colorsys
 import dataclasses
+import functools
 import gzip
 import os
 import socket
@@ -366,12 +368,19 @@ def _svhn_loader(split="train"):
 
 
 # ---------------------------------------------------------------------------- folder datasets
-def _load_folder(dataset, image_size: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode a PIL-backed dataset once (workers in a DataLoader) into a resized uint8 tensor."""
+def _load_folder(dataset, image_size: int, name: str, center_crop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a PIL-backed dataset once (workers in a DataLoader) into a resized uint8 tensor.
+
+    ``center_crop``: resize the short side to 256/224 of ``image_size`` and crop the centre
+    (torchvision's ImageNet evaluation transform, Resize(256) + CenterCrop(224)) instead of
+    squashing the whole image to a square.
+    """
     import torchvision.transforms.v2 as T
     from torch.utils.data import DataLoader
 
-    transform = T.Compose([T.RGB(), T.Resize((image_size, image_size), antialias=True), T.PILToTensor()])
+    resize = ([T.Resize(round(image_size * 256 / 224), antialias=True), T.CenterCrop(image_size)] if center_crop
+              else [T.Resize((image_size, image_size), antialias=True)])
+    transform = T.Compose([T.RGB(), *resize, T.PILToTensor()])
 
     class _Wrapped(torch.utils.data.Dataset):
         def __len__(self):
@@ -445,15 +454,22 @@ def _eurosat_loader(split="train", image_size: int = 64):
 
 
 _caltech_probe = _folder_probe("caltech101/101_ObjectCategories")
+#: the course's split files ("given split" of the Caltech-101 homework): lines like ``accordion/image_0002.jpg``
+CALTECH_SPLIT_FILES = {"train": "train.txt", "test": "test.txt"}
 
 
 @register(
     "caltech101",
-    "Caltech-101 objects, ~9k colour images of 101 categories (resized; fixed 80/20 stratified split)",
-    "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg",
+    "Caltech-101 objects, 8,677 colour images of 101 categories (BACKGROUND_Google removed); the course's "
+    "train.txt/test.txt split when present, else a fixed stratified 2:1 split; resized (short side) and centre-cropped",
+    "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg; put the "
+    "homework's train.txt and test.txt beside 101_ObjectCategories to use the given split",
     _caltech_probe,
 )
-def _caltech_loader(split="train", image_size: int = 128):
+def _caltech_loader(split="train", image_size: int = 224):
+    """Caltech-101 as in the homework: torchvision's loader (which drops BACKGROUND_Google, not a real class),
+    each image resized so its short side is 256/224 of ``image_size`` and centre-cropped (Resize(256) +
+    CenterCrop(224) at the default size)."""
     import torchvision
 
     def build():
@@ -462,11 +478,36 @@ def _caltech_loader(split="train", image_size: int = 128):
             lambda r, dl: torchvision.datasets.Caltech101(str(r), target_type="category", download=dl),
             lambda r: (r / "caltech101" / "101_ObjectCategories").is_dir(),
         )
-        images, labels = _load_folder(ds, image_size, "caltech101")
+        if "BACKGROUND_Google" in ds.categories:
+            raise RuntimeError("torchvision's Caltech101 kept BACKGROUND_Google; it is not a class and must be dropped")
+        images, labels = _load_folder(ds, image_size, "caltech101", center_crop=True)
         return images, labels, tuple(ds.categories)
 
-    images, labels, classes = _cached_folder_tensor("caltech101", image_size, build)
-    return _split_whole("caltech101", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD)
+    images, labels, classes = _cached_folder_tensor("caltech101-crop", image_size, build)
+    files = caltech_file_names(labels, classes)
+    where = _caltech_probe()
+    given = {k: where.parent / f for k, f in CALTECH_SPLIT_FILES.items()} if where is not None else {}
+    if given and all(p.exists() for p in given.values()):
+        keep = set(read_split_file(given[split]))
+        index = [i for i, f in enumerate(files) if f in keep]
+        whole = ImageData(images, labels, classes, IMAGENET_MEAN, IMAGENET_STD, name="caltech101")
+        return whole.subset(index, name=f"caltech101-{split}")
+    return _split_whole("caltech101", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD, test_fraction=1 / 3)
+
+
+def caltech_file_names(labels: torch.Tensor, classes) -> list[str]:
+    """``<class>/image_NNNN.jpg`` of each image, in torchvision's order (classes sorted, images numbered from 1)."""
+    out, seen = [], {}
+    for label in labels.tolist():
+        seen[label] = seen.get(label, 0) + 1
+        out.append(f"{classes[label]}/image_{seen[label]:04d}.jpg")
+    return out
+
+
+def read_split_file(path) -> list[str]:
+    """The image paths a split file lists, without the BACKGROUND_Google class (not a real class)."""
+    lines = [line.strip().replace("\\", "/") for line in Path(path).read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("BACKGROUND_Google")]
 
 
 def load_image_folder(root, name: str | None = None, split: str = "train", image_size: int = 224) -> ImageData:
@@ -535,6 +576,135 @@ def _digits_loader(split="train"):
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     mean, std = channel_stats(images)
     return _split_whole("digits", images, labels, tuple(str(i) for i in range(10)), split, mean, std)
+
+
+# ---------------------------------------------------------------------------- rendered characters in colour
+GLYPH_CLASSES = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+#: the text fonts matplotlib ships (mpl-data/fonts/ttf): DejaVu Sans/Mono/Serif, STIX General, Computer Modern
+GLYPH_TRAIN_FONTS = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmb10.ttf", "cmtt10.ttf",
+)
+#: held out: the test split shows every character in fonts the training split never uses
+GLYPH_TEST_FONTS = ("DejaVuSans-BoldOblique.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSerif-Italic.ttf",
+                    "STIXGeneralBol.ttf", "cmss10.ttf", "cmti10.ttf")
+#: colour photographs bundled with scikit-image and scikit-learn (the backgrounds)
+GLYPH_BACKGROUNDS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+                     "motorcycle", "china", "flower")
+GLYPHS_VERSION = 2  # bump when the rendering changes (it is part of the on-disk cache name)
+
+
+def glyph_backgrounds() -> list[np.ndarray]:
+    """The colour photographs (H, W, 3) uint8 that scikit-image and scikit-learn ship (no download)."""
+    import skimage.data as skd
+    from sklearn.datasets import load_sample_image
+
+    out = []
+    for name in GLYPH_BACKGROUNDS:
+        if name in ("china", "flower"):
+            img = load_sample_image(f"{name}.jpg")
+        elif name == "motorcycle":
+            img = skd.stereo_motorcycle()[0]
+        else:
+            img = getattr(skd, name)()
+        out.append(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
+    return out
+
+
+def _font_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@functools.lru_cache(maxsize=64)
+def _glyph_font(font_file: str):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(_font_dir() / font_file), 96)
+
+
+def render_glyph(char: str, font_file: str, rng: np.random.Generator, size: int = 64,
+                 backgrounds: list[np.ndarray] | None = None) -> np.ndarray:
+    """One colour image (size, size, 3) uint8 of ``char``: rendered in ``font_file`` at a random
+    height (55-85 % of the image), position and tilt (±10°), in a random colour whose brightness
+    contrasts with the photograph behind it (a random crop of one of :data:`GLYPH_BACKGROUNDS`
+    at half its contrast)."""
+    from PIL import Image, ImageDraw
+
+    backgrounds = backgrounds if backgrounds is not None else glyph_backgrounds()
+    font = _glyph_font(font_file)  # rendered at 96 px, then downsampled with antialiasing
+    canvas = Image.new("L", (160, 160), 0)
+    ImageDraw.Draw(canvas).text((80, 80), char, fill=255, font=font, anchor="mm")
+    canvas = canvas.rotate(float(rng.uniform(-10, 10)), resample=Image.BILINEAR)
+    box = canvas.getbbox()
+    if box is None:
+        raise ValueError(f"font {font_file} has no glyph for {char!r}")
+    glyph = canvas.crop(box)
+    height = rng.uniform(0.55, 0.85) * size
+    w, h = glyph.size
+    factor = min(height / h, 0.9 * size / w)
+    gw, gh = max(1, round(w * factor)), max(1, round(h * factor))
+    glyph = np.asarray(glyph.resize((gw, gh), Image.BILINEAR, reducing_gap=2.0), dtype=np.float32) / 255.0
+    alpha = np.zeros((size, size), np.float32)
+    top, left = rng.integers(0, size - gh + 1), rng.integers(0, size - gw + 1)
+    alpha[top:top + gh, left:left + gw] = glyph
+    photo = backgrounds[rng.integers(len(backgrounds))]
+    ph, pw = photo.shape[:2]
+    crop = int(rng.uniform(0.15, 0.5) * min(ph, pw))
+    y, x = rng.integers(0, ph - crop + 1), rng.integers(0, pw - crop + 1)
+    bg = np.asarray(Image.fromarray(photo[y:y + crop, x:x + crop]).resize((size, size), Image.BILINEAR, reducing_gap=2.0),
+                    np.float32) / 255.0
+    bg = 0.5 * bg + 0.5 * bg.mean(axis=(0, 1))  # half the photograph's contrast: clutter, but the glyph stays legible
+    lum = bg @ np.array([0.299, 0.587, 0.114], np.float32)
+    under = float((lum * alpha).sum() / max(alpha.sum(), 1e-6))
+    value = rng.uniform(0.0, 0.25) if under > 0.5 else rng.uniform(0.75, 1.0)
+    ink = np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.3, 1.0), value), np.float32)
+    img = bg * (1 - alpha[..., None]) + ink * alpha[..., None]
+    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+
+
+def render_glyphs(per_class: int, fonts, size: int = 64, seed: int = 0, classes=GLYPH_CLASSES) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` images of every character, fonts drawn in turn (so each is used equally), seeded."""
+    rng = np.random.default_rng(seed)
+    backgrounds = glyph_backgrounds()
+    images, labels = [], []
+    for label, char in enumerate(classes):
+        for i in range(per_class):
+            images.append(render_glyph(char, fonts[i % len(fonts)], rng, size, backgrounds))
+            labels.append(label)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(labels, dtype=torch.long)
+
+
+_GLYPH_COUNTS = {"train": 200, "test": 30}
+#: per-channel statistics of the rendered 64 px training split (checked against the data by the tests)
+GLYPH_MEAN, GLYPH_STD = (0.4913, 0.3839, 0.3436), (0.2749, 0.2208, 0.2253)
+
+
+@functools.lru_cache(maxsize=4)
+def _glyph_memo(split: str, size: int):
+    """The rendered split, built once per machine (on-disk tensor cache) and once per process."""
+    fonts, seed = (GLYPH_TRAIN_FONTS, 1) if split == "train" else (GLYPH_TEST_FONTS, 2)
+    name = f"glyphs-v{GLYPHS_VERSION}-{split}-{_GLYPH_COUNTS[split]}"
+    images, labels, _ = _cached_folder_tensor(
+        name, size, lambda: (*render_glyphs(_GLYPH_COUNTS[split], fonts, size, seed), GLYPH_CLASSES))
+    return images, labels
+
+
+@register(
+    "glyphs",
+    "62 characters (0-9, A-Z, a-z) rendered in colour on photograph crops, 64x64: 200 training images per class "
+    "in 15 fonts, 30 test images per class in 6 other fonts (built offline from matplotlib's fonts and "
+    "scikit-image/scikit-learn photographs)",
+    "generated from matplotlib's bundled fonts and scikit-image/scikit-learn sample photographs (no download)",
+    lambda: _font_dir() if (_font_dir() / GLYPH_TRAIN_FONTS[0]).exists() else None,
+    embedded=True,
+)
+def _glyphs_loader(split="train", image_size: int = 64):
+    images, labels = _glyph_memo(split, image_size)
+    return ImageData(images, labels, GLYPH_CLASSES, GLYPH_MEAN, GLYPH_STD, name=f"glyphs-{split}")
 
 
 def synthetic(

@@ -8,8 +8,10 @@ decides.  The vocabulary is fixed: :data:`VERDICTS`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -72,6 +74,14 @@ def curves(df: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, ti
     return ax
 
 
+@contextlib.contextmanager
+def _quiet_constant_samples():
+    """scipy warns ("precision loss") when one group has no spread; Welch's test is still defined then."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        yield
+
+
 def welch(a: Sequence[float], b: Sequence[float], alternative: str = "greater") -> dict:
     """Welch's unequal-variance t-test of mean(a) vs mean(b) (scipy); NaN p when n < 2 in a group."""
     from scipy import stats
@@ -79,7 +89,8 @@ def welch(a: Sequence[float], b: Sequence[float], alternative: str = "greater") 
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
         return {"t": float("nan"), "p": float("nan"), "diff": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"), "n_a": len(a), "n_b": len(b)}
-    res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
+    with _quiet_constant_samples():
+        res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
     return {"t": float(res.statistic), "p": float(res.pvalue), "diff": float(a.mean() - b.mean()), "n_a": len(a), "n_b": len(b)}
 
 
@@ -96,8 +107,9 @@ def tost(a: Sequence[float], b: Sequence[float], margin: float) -> dict:
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
         return {"p": float("nan"), "diff": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"), "margin": margin}
-    p_low = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
-    p_high = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue
+    with _quiet_constant_samples():
+        p_low = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
+        p_high = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue
     return {"p": float(max(p_low, p_high)), "diff": float(a.mean() - b.mean()), "margin": margin}
 
 
@@ -145,6 +157,15 @@ def verdict(a: Sequence[float], b: Sequence[float], claim: str = "greater", marg
     n = f"n = {na}, {nb}"
     if na < 2 or nb < 2:
         return Verdict("inconclusive", f"{n}: a test needs n ≥ 2 per group")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread in either group: no t statistic, the values decide
+        gap = float(a[0]) - float(b[0])
+        if gap == 0:
+            return Verdict("inconclusive", f"every value equals {float(a[0]):g} in both groups: nothing to rank, {n}")
+        holds = {"greater": gap > 0, "less": gap < 0, "same": margin is not None and abs(gap) < margin}[claim]
+        if claim == "same" and margin is None:
+            raise ValueError("a sameness claim needs an equivalence margin (TOST)")
+        label = ("equivalent" if holds else "not reproduced") if claim == "same" else ("reproduced" if holds else "not reproduced")
+        return Verdict(label, f"no spread: all of A = {float(a[0]):g}, all of B = {float(b[0]):g}, {n}")
     eq = None
     if margin is not None:
         eq = tost(a, b, margin)

@@ -110,11 +110,20 @@ def _read_entry(path: Path, config: Config) -> RunResult | None:
                 raise ValueError(f"checksum mismatch in {fname}")
         result = json.loads((path / "result.json").read_text())
         stored = json.loads((path / "config.json").read_text())
-        if stored["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+        if not _same_config(stored["config"], config):
             raise ValueError("stored config differs from the requested one (hash collision?)")
     except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError, OSError) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from None
     return RunResult(config, result["metrics"], result.get("history", {}), path, cached=True)
+
+
+def _same_config(stored: dict, config: Config) -> bool:
+    """Whether a stored config is ``config``: every field equal, except that a field declared with
+    ``option(..., added=True)`` may be missing from an entry written before it existed while it has its default."""
+    want = json.loads(json.dumps(config.to_dict(), default=str))
+    absent_ok = {f.name for f in dataclasses.fields(config)
+                 if f.metadata.get("added") and getattr(config, f.name) == f.default and f.name not in stored}
+    return stored == {k: v for k, v in want.items() if k not in absent_ok}
 
 
 def _quarantine(path: Path, reason: str) -> None:

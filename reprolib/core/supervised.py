@@ -52,6 +52,8 @@ class TrainConfig(TrainSpec):
     source_epochs: int = option(3, low=1, help="epochs of the offline source model (weights='source')")
     source_train_size: int = option(0, low=0, help="source-task subset size (0 = same as train_size)")
     device: str = option("auto", choices=("auto", "cpu", "cuda"))
+    eval_train: bool = option(False, added=True, help="after each epoch also evaluate the un-augmented training split in "
+                              "eval mode (train_eval_loss/acc), as reports that plot train vs validation accuracy do")
 
     def check(self):
         super().check()
@@ -97,8 +99,8 @@ def prepare_data(cfg: TrainConfig):
     train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
     channels = None if models.any_channels(cfg.model) else 3
     size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
-    if size is None and cfg.model in models.MIN_INPUT and train.size[0] < models.MIN_INPUT[cfg.model]:
-        size = models.MIN_INPUT[cfg.model]
+    if size is None and train.size[0] < models.min_input(cfg.model):
+        size = models.min_input(cfg.model)
     return tuple(data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
 
 
@@ -121,8 +123,8 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
     model = build_model(cfg, train.num_classes, train.channels, ctx.progress)
     seed_everything(cfg.seed)
     extract_seconds = 0.0
-    if cfg.cache_features and cfg.freeze != "none" and transfer.can_cache_features(cfg.model, cfg.freeze, cfg.augment):
-        backbone, head = transfer.split_head(model)
+    if cfg.cache_features and transfer.can_cache_features(cfg.model, cfg.freeze, cfg.augment):
+        backbone, head = transfer.split_head(model, cfg.freeze)
         t0 = time.perf_counter()
         feats = {
             name: transfer.extract_features(backbone, TensorLoader(d, 256, shuffle=False, device=device), device)
@@ -130,17 +132,20 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
         }
         extract_seconds = time.perf_counter() - t0
         loaders = {name: FeatureLoader(*f, batch_size=cfg.batch_size, shuffle=name == "train", device=device, seed=cfg.seed) for name, f in feats.items()}
-        result = fit(head, loaders["train"], loaders["val"], cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress, desc=cfg.model)
+        train_eval = FeatureLoader(*feats["train"], batch_size=512, shuffle=False, device=device)
+        result = fit(head, loaders["train"], loaders["val"], cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress,
+                     desc=cfg.model, on_epoch_end=_train_evaluation(cfg, head, train_eval, device))
         test_loss, test_acc = evaluate(head, loaders["test"], device)
         trained = torch.nn.Sequential(backbone, head)
         mode = "cached features"
     else:
-        if cfg.freeze == "all_but_head" and cfg.model not in ("inception_v3",):
-            model = transfer.frozen_backbone_model(model)
-        augment = build_augment(cfg.augment, cfg.crop_padding)
+        if cfg.freeze in transfer.TOP_ONLY_POLICIES and cfg.model not in ("inception_v3",):
+            model = transfer.frozen_backbone_model(model, cfg.freeze)  # the frozen part runs in eval mode
+        augment = build_augment(cfg.augment, cfg.crop_padding, mean=train.mean, std=train.std)
         train_loader = TensorLoader(train, cfg.batch_size, shuffle=True, augment=augment, device=device, seed=cfg.seed, channels_last=device.type == "cuda")
         val_loader = evaluation_batches(val, device=device)
-        result = fit(model, train_loader, val_loader, cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress, desc=cfg.model)
+        result = fit(model, train_loader, val_loader, cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress,
+                     desc=cfg.model, on_epoch_end=_train_evaluation(cfg, model, evaluation_batches(train, device=device), device))
         test_loss, test_acc = evaluate(model, evaluation_batches(test, device=device), device)
         trained = model
         mode = "end to end"
@@ -168,6 +173,18 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
         },
         "history": result.history,
     }
+
+
+def _train_evaluation(cfg: TrainConfig, model: torch.nn.Module, loader, device):
+    """With ``cfg.eval_train``: an ``on_epoch_end`` hook adding the eval-mode loss and accuracy on the un-augmented
+    training split to each epoch's record (``train_loss``/``train_acc`` are running values in train mode)."""
+    if not cfg.eval_train:
+        return None
+
+    def hook(epoch: int, record: dict) -> None:
+        record["train_eval_loss"], record["train_eval_acc"] = evaluate(model, loader, device)
+
+    return hook
 
 
 def _unwrapped_state(model: torch.nn.Module) -> dict:

@@ -101,3 +101,76 @@ def test_image_folder(tmp_path):
     tr = data.load_image_folder(tmp_path, split="train", image_size=16)
     te = data.load_image_folder(tmp_path, split="test", image_size=16)
     assert tr.images.shape[1:] == (3, 16, 16) and len(tr) + len(te) == 20 and tr.classes == ("cat", "dog")
+
+
+def test_glyphs_is_a_colour_set_with_held_out_fonts():
+    train, test = data.load("glyphs", "train"), data.load("glyphs", "test")
+    assert train.images.shape == (62 * 200, 3, 64, 64) and test.images.shape == (62 * 30, 3, 64, 64)
+    assert (train.counts() == 200).all() and (test.counts() == 30).all()
+    assert train.classes[:3] == ("0", "1", "2") and train.classes[10] == "A" and train.classes[36] == "a"
+    assert not set(data.GLYPH_TRAIN_FONTS) & set(data.GLYPH_TEST_FONTS)
+    x = train.images[:2000].float() / 255
+    sat = x.amax(1) - x.amin(1)
+    assert sat.mean() > 0.1  # colour: channels differ (a grey set would give 0)
+    mean, std = data.channel_stats(train.images[::7])
+    assert np.allclose(mean, data.GLYPH_MEAN, atol=0.01) and np.allclose(std, data.GLYPH_STD, atol=0.01)
+    assert data.available("glyphs") and data.info("glyphs").embedded
+
+
+def test_render_glyph_is_seeded_and_draws_the_character():
+    bgs = data.glyph_backgrounds()
+    assert len(bgs) == len(data.GLYPH_BACKGROUNDS) and all(b.ndim == 3 and b.shape[2] == 3 for b in bgs)
+    a = data.render_glyph("A", data.GLYPH_TRAIN_FONTS[0], np.random.default_rng(3), 64, bgs)
+    b = data.render_glyph("A", data.GLYPH_TRAIN_FONTS[0], np.random.default_rng(3), 64, bgs)
+    c = data.render_glyph("B", data.GLYPH_TRAIN_FONTS[0], np.random.default_rng(3), 64, bgs)
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b) and not np.array_equal(a, c)
+    # the glyph stands out from the background: its pixels differ from the same render's background elsewhere
+    assert np.abs(a.astype(int) - c.astype(int)).max() > 100
+
+
+def _fake_caltech(root, per_class=(6, 3, 9)):
+    """A Caltech-101 folder in torchvision's layout: a few classes plus BACKGROUND_Google."""
+    from PIL import Image
+
+    cats = root / "caltech101" / "101_ObjectCategories"
+    names = ["accordion", "BACKGROUND_Google", "Faces", "airplanes"]
+    counts = dict(zip(names, (per_class[0], 4, per_class[1], per_class[2])))
+    rng = np.random.default_rng(0)
+    for name, n in counts.items():
+        (cats / name).mkdir(parents=True)
+        for i in range(1, n + 1):
+            Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(cats / name / f"image_{i:04d}.jpg")
+    return cats
+
+
+def test_caltech101_drops_background_and_uses_the_given_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLIB_DATA", str(tmp_path))
+    cats = _fake_caltech(tmp_path)
+    train, test = data.load("caltech101", "train"), data.load("caltech101", "test")
+    assert train.classes == ("Faces", "accordion", "airplanes")  # sorted, BACKGROUND_Google dropped
+    assert len(train) + len(test) == 6 + 3 + 9 and train.size == (224, 224)
+    assert np.array_equal(test.counts(), [1, 2, 3])  # no split files: a fixed stratified 2:1 split
+    # the course's split files, with a BACKGROUND_Google line as in the homework's
+    (cats.parent / "train.txt").write_text("accordion/image_0001.jpg\nBACKGROUND_Google/image_0001.jpg\nFaces/image_0002.jpg\n")
+    (cats.parent / "test.txt").write_text("accordion/image_0002.jpg\nairplanes/image_0009.jpg\n")
+    train, test = data.load("caltech101", "train"), data.load("caltech101", "test")
+    assert np.array_equal(train.counts(), [1, 1, 0]) and np.array_equal(test.counts(), [0, 1, 1])
+
+
+def test_caltech_file_names_follow_torchvisions_numbering():
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    assert data.caltech_file_names(labels, ("a", "b")) == ["a/image_0001.jpg", "a/image_0002.jpg", "b/image_0001.jpg",
+                                                          "b/image_0002.jpg", "b/image_0003.jpg"]
+
+
+def test_stratified_split_of_an_imbalanced_set_keeps_proportions_and_loses_nothing():
+    """Report 004 §1: the training part is halved into train/validation with scikit-learn, stratified by class."""
+    counts = [800, 435, 31, 47, 60, 5]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    ids = torch.arange(len(labels))
+    images = torch.stack([ids % 256, ids // 256, torch.zeros_like(ids)], 1).to(torch.uint8).view(-1, 3, 1, 1)
+    d = data.ImageData(images, labels, tuple("abcdef"), (0.5,) * 3, (0.2,) * 3)
+    tr, va = data.stratified_split(d, 0.5, seed=0)
+    recover = lambda part: set((part.images[:, 0, 0, 0].long() + 256 * part.images[:, 1, 0, 0].long()).tolist())  # noqa: E731
+    assert recover(tr) | recover(va) == set(ids.tolist()) and not recover(tr) & recover(va)
+    assert (np.abs(tr.counts() - va.counts()) <= 1).all()

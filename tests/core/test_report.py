@@ -106,3 +106,13 @@ def test_image_grid_unnormalises():
     ax = report.image_grid(torch.zeros(4, 1, 5, 5), nrow=2, mean=(0.5,), std=(0.25,))
     shown = ax.images[0].get_array()
     assert shown.max() == pytest.approx(1.0) and np.allclose(shown[2, 2], 0.5)  # padding white, image = mean
+
+
+def test_verdict_without_spread_is_decided_by_the_values_without_a_test_statistic():
+    """Deterministic outcomes (e.g. every descent fails: steps = budget + 1) have no variance: no NaN p-values."""
+    v = report.verdict([1001.0] * 4, [1001.0] * 4, "less")
+    assert v.label == "inconclusive" and "nothing to rank" in v.test
+    assert report.verdict([40.0] * 3, [1001.0] * 3, "less").label == "reproduced"
+    assert report.verdict([40.0] * 3, [1001.0] * 3, "greater").label == "not reproduced"
+    assert report.verdict([1.0, 1.0], [1.001, 1.001], "same", margin=0.01).label == "equivalent"
+    assert report.verdict([1.0, 1.0], [2.0, 2.0], "same", margin=0.01).label == "not reproduced"

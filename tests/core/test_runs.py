@@ -121,3 +121,21 @@ def test_two_processes_do_not_train_the_same_config_twice(isolated_cache):
     for p in procs:
         p.join(30)
     assert sorted([q.get(timeout=5), q.get(timeout=5)]) == [False, True]
+
+
+def test_an_entry_written_before_an_added_field_existed_is_read_back(isolated_cache):
+    """``option(..., added=True)`` keeps the key *and* the stored entry: it is read back, not recomputed."""
+    CALLS.clear()
+    first = runs.run(ToyConfig(x=7))
+    config_file = first.path / "config.json"
+    stored = json.loads(config_file.read_text())
+
+    @dataclasses.dataclass(frozen=True)
+    class Later(ToyConfig):
+        verbose: bool = option(False, added=True)
+
+    Later.__name__ = "ToyConfig"
+    assert Later(x=7).key() == ToyConfig(x=7).key()
+    again = runs.run(Later(x=7))
+    assert again.cached and CALLS == [7] and json.loads(config_file.read_text()) == stored
+    assert runs.lookup(Later(x=7, verbose=True)) is None  # a non-default value is another run

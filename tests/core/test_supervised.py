@@ -79,3 +79,40 @@ def test_cli_run_and_errors(tmp_path):
     assert ds.returncode == 0 and "fashion_mnist" in ds.stdout and "cifar10" in ds.stdout
     helptext = subprocess.run([sys.executable, "-m", "reprolib", "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert all(c in helptext.stdout for c in ("run", "datasets", "book", "bench"))
+
+
+def test_cached_features_train_alexnets_whole_classifier_like_the_frozen_convolutions():
+    """freeze='features': AlexNet's convolutions are fixed, so the classifier (with its dropout) trains the same
+    on features computed once as on the frozen network run every step."""
+    train = data.to_model_input(data.synthetic(n=48, num_classes=3, size=64, channels=3), channels=3)
+    spec = TrainSpec(epochs=2, lr=0.01, batch_size=16)
+    seed_everything(0)
+    model = transfer.freeze(models.build("alexnet-w4", num_classes=3), "features")
+    slow = transfer.frozen_backbone_model(model, "features")
+    assert isinstance(slow[1], torch.nn.Sequential) and len(slow[1]) == 7  # the whole classifier trains
+    seed_everything(1)
+    fit(slow, TensorLoader(train, 16, seed=1), None, spec, progress=False, keep_best=False)
+    seed_everything(0)
+    model2 = transfer.freeze(models.build("alexnet-w4", num_classes=3), "features")
+    backbone, top = transfer.split_head(model2, "features")
+    feats, labels = transfer.extract_features(backbone, TensorLoader(train, 48, shuffle=False))
+    assert feats.shape == (48, 16 * 36)
+    seed_everything(1)
+    fit(top, FeatureLoader(feats, labels, 16, seed=1), None, spec, progress=False, keep_best=False)
+    for a, b in zip(slow[1].parameters(), top.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert transfer.can_cache_features("alexnet-w4", "features", ()) and not transfer.can_cache_features("alexnet-w4", "features", ("flip",))
+    assert not transfer.can_cache_features("alexnet-w4", "classifier", ())
+
+
+def test_eval_train_records_the_training_split_in_eval_mode():
+    cfg = TrainConfig.from_profile("smoke", **SMALL, eval_train=True)
+    assert cfg.key() != TrainConfig.from_profile("smoke", **SMALL).key()
+    assert "eval_train" not in TrainConfig.from_profile("smoke", **SMALL).key_dict()  # earlier runs keep their keys
+    r = runs.run(cfg, progress=False)
+    last = r.history["epoch"][-1]
+    train, _, _ = prepare_data(cfg)
+    loss, acc = evaluate(load_trained(r), TensorLoader(train, 100, shuffle=False))
+    if r.metrics["best_epoch"] == len(r.history["epoch"]) - 1:  # the saved model is the last epoch's
+        assert last["train_eval_acc"] == pytest.approx(acc) and last["train_eval_loss"] == pytest.approx(loss, rel=1e-4)
+    assert 0 <= last["train_eval_acc"] <= 1

@@ -71,6 +71,9 @@ class ZeroShotConfig(PairMixin, Config):
     lr_student: float = option(2e-3, low=0.0)
     lr_generator: float = option(1e-3, low=0.0)
     beta: float = option(250.0, low=0.0, help="AT weight against the 'mean'-reduced KL (= β/C against batchmean)")
+    beta_units: str = option("maps", choices=("maps", "paper"), added=True,
+                             help="'paper': β in the paper's units at any input size (see distill.paper_beta_scale); "
+                                  "'maps': applied to the per-position mean as is (the original code at 32 px)")
     grad_clip: float = option(5.0, low=0.0)
     gen_width: float = option(1.0, low=0.05, high=4.0, help="generator channels relative to the original 128/64")
     eval_points: int = option(10, low=1, help="test evaluations over training (accuracy curve)")
@@ -156,6 +159,7 @@ class ZeroShotTrainer:
         self.sched_s = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_s, T_max=cfg.iterations)
         self.sched_g = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_g, T_max=cfg.iterations)
         self.iteration = 0
+        self.beta = cfg.beta * cfg.at_scale(generator.size)  # β per position of our maps
 
     def state_dict(self) -> dict:
         return {
@@ -200,7 +204,7 @@ class ZeroShotTrainer:
             t_logits, t_groups = T.forward_groups(x)
         for _ in range(cfg.n_s):
             s_logits, s_groups = S.forward_groups(x)
-            loss_s, kl_s, at_s = distill.zskt_student_loss(s_logits, s_groups, t_logits, t_groups, cfg.beta)
+            loss_s, kl_s, at_s = distill.zskt_student_loss(s_logits, s_groups, t_logits, t_groups, self.beta)
             check_finite("the student loss", loss_s, where)
             self.opt_s.zero_grad(set_to_none=True)
             loss_s.backward()
