@@ -31,7 +31,7 @@ from reprolib.core import registry, runs, transfer
 from reprolib.core.config import ConfigError, option
 from reprolib.core.loader import FeatureLoader, evaluation_batches
 from reprolib.core.runs import RunContext
-from reprolib.core.train import TrainSpec, fit, seed_everything
+from reprolib.core.train import TrainSpec, default_device, fit, seed_everything
 
 from .experiment import HomeworkConfig, load_network, per_class_accuracy, prepare
 
@@ -71,11 +71,12 @@ def cached_features(backbone_run) -> dict[str, np.ndarray]:
     splits, and its head's weight and bias — computed once per backbone run, then read from the run cache."""
 
     def compute() -> dict[str, np.ndarray]:
+        device = default_device(backbone_run.config.device)
         net = load_network(backbone_run)
         body, head = transfer.split_head(net)
         out = {"fc_weight": head.weight.detach().numpy(), "fc_bias": head.bias.detach().numpy()}
         for name, split in zip(("train", "val", "test"), prepare(backbone_run.config)):
-            x, y = transfer.extract_features(body, evaluation_batches(split))
+            x, y = transfer.extract_features(body, evaluation_batches(split, device=device), device)
             out[f"{name}_x"], out[f"{name}_y"] = x.numpy(), y.numpy()
         return out
 
