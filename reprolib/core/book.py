@@ -213,16 +213,30 @@ def read_timings(root: str | os.PathLike | None = None) -> dict:
 
 def record_timing(chapter: str, profile: str, seconds: float,
                   root: str | os.PathLike | None = None,
-                  hardware: Mapping[str, Any] | None = None) -> Path:
-    """Store one chapter's wall time (atomic write, so a crash never corrupts the file)."""
+                  hardware: Mapping[str, Any] | None = None, trained: int | None = None) -> Path:
+    """Store one chapter's wall time (atomic write, so a crash never corrupts the file).
+
+    With ``trained`` (runs this execution trained) the time is also kept as the chapter's
+    ``warm_seconds`` (nothing trained: render only) or ``cold_seconds`` (it trained), so
+    both survive the next build.
+    """
     path = timings_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = read_timings(root)
-    data.setdefault(chapter, {})[profile] = {
+    previous = data.get(chapter, {}).get(profile, {})
+    entry = {
         "seconds": round(float(seconds), 2),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "hardware": dict(hardware or hardware_info()),
     }
+    if trained is not None:
+        entry.update({k: previous[k] for k in ("warm_seconds", "cold_seconds", "cold_trained_runs") if k in previous})
+        entry["trained_runs"] = int(trained)
+        if trained:
+            entry.update(cold_seconds=entry["seconds"], cold_trained_runs=int(trained))
+        else:
+            entry["warm_seconds"] = entry["seconds"]
+    data.setdefault(chapter, {})[profile] = entry
     return atomic_write_json(path, data, indent=2)
 
 
@@ -435,7 +449,7 @@ def build_book(profile: str = "cpu", out_dir: str | os.PathLike = "_build",
                                       cwd=root, progress=progress, chapter=key)
             trained = len(_finished_runs() - before)
             if page != intro:
-                record_timing(key, profile, seconds, root=root, hardware=hw)
+                record_timing(key, profile, seconds, root=root, hardware=hw, trained=trained)
             _log(progress, f"{key}: {seconds:.1f} s, "
                            + (f"{trained} run(s) trained" if trained else "trained nothing (every run read from the cache)"))
     finally:

@@ -436,3 +436,14 @@ def test_explorer_controls_switch_images_in_the_browser(probe, site, built, page
             assert shown["sha1"] == expected[tuple(index)], (
                 f"{page}: control {k} -> {index} shows the wrong precomputed image")
     assert not probe.errors, probe.errors
+
+
+def test_cold_and_warm_times_are_both_kept(tmp_path):
+    hw = {"cpu": "test"}
+    book.record_timing("book/x", "cpu", 600.0, root=tmp_path, hardware=hw, trained=12)
+    book.record_timing("book/x", "cpu", 30.0, root=tmp_path, hardware=hw, trained=0)
+    entry = book.read_timings(tmp_path)["book/x"]["cpu"]
+    assert (entry["cold_seconds"], entry["cold_trained_runs"], entry["warm_seconds"], entry["seconds"]) == (600.0, 12, 30.0, 30.0)
+    book.record_timing("book/x", "cpu", 90.0, root=tmp_path, hardware=hw, trained=1)
+    entry = book.read_timings(tmp_path)["book/x"]["cpu"]
+    assert (entry["cold_seconds"], entry["warm_seconds"]) == (90.0, 30.0)

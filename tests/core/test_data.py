@@ -1,8 +1,15 @@
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from reprolib.core import data
+from reprolib.core.io import sha256_file
 
 
 def test_fashion_mnist_is_the_real_dataset():
@@ -174,3 +181,94 @@ def test_stratified_split_of_an_imbalanced_set_keeps_proportions_and_loses_nothi
     recover = lambda part: set((part.images[:, 0, 0, 0].long() + 256 * part.images[:, 1, 0, 0].long()).tolist())  # noqa: E731
     assert recover(tr) | recover(va) == set(ids.tolist()) and not recover(tr) & recover(va)
     assert (np.abs(tr.counts() - va.counts()) <= 1).all()
+
+
+# ----------------------------------------------------------------------------- damaged copies of Fashion-MNIST
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+needs_debian_copy = pytest.mark.skipif(not (SYSTEM / "train-labels-idx1-ubyte.gz").exists(),
+                                       reason="needs Debian's dataset-fashion-mnist")
+
+
+@pytest.fixture
+def fresh_checks(monkeypatch):
+    """Forget which files this process already checked (every test sees its own files)."""
+    monkeypatch.setattr(data, "_VERIFIED", {})
+    monkeypatch.setattr(data, "_WARNED", set())
+
+
+def _temporary_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@needs_debian_copy
+def test_a_damaged_copy_never_shadows_the_intact_system_copy(tmp_path, monkeypatch, fresh_checks):
+    """The issue's case: a truncated .gz earlier in the search path gave a zlib/EOF error and left .tmp files."""
+    own = tmp_path / "data"
+    (own / "fashion-mnist").mkdir(parents=True)
+    for f in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (own / "fashion-mnist" / f).write_bytes((SYSTEM / f).read_bytes()[:5000])  # truncated
+    monkeypatch.setenv("REPROLIB_DATA", str(own))
+    with pytest.warns(data.CorruptDataWarning, match=r"train-images-idx3-ubyte\.gz is damaged .*using the intact copy "
+                                                      r"/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte\.gz"):
+        train = data.load("fashion_mnist", "train")
+    assert train.images.shape == (60000, 1, 28, 28) and (train.counts() == 6000).all()
+    assert not _temporary_files(own)
+    assert {r["dataset"]: r for r in data.availability()}["fashion_mnist"]["available"]
+    # the intact content was unpacked once into the user cache ($REPROLIB_DATA) and is used from there on
+    unpacked = own / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    assert unpacked.exists() and sha256_file(unpacked) == data.FASHION_MNIST_SHA256[unpacked.name]
+
+
+@needs_debian_copy
+def test_a_damaged_unpacked_file_is_replaced_by_an_intact_copy(tmp_path, monkeypatch, fresh_checks):
+    own = tmp_path / "data"
+    raw = own / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    with gzip.open(SYSTEM / "t10k-labels-idx1-ubyte.gz") as f:
+        blob = bytearray(f.read())
+    blob[100] ^= 0xFF  # one flipped byte: right size and header, wrong checksum
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(bytes(blob))
+    monkeypatch.setenv("REPROLIB_DATA", str(own))
+    with pytest.warns(data.CorruptDataWarning, match="SHA-256 differs from the published file's"):
+        test = data.load("fashion_mnist", "test")
+    assert (test.counts() == 1000).all()
+    assert sha256_file(raw / "t10k-labels-idx1-ubyte") == data.FASHION_MNIST_SHA256["t10k-labels-idx1-ubyte"]
+
+
+def test_when_every_copy_is_damaged_the_error_names_the_file_and_what_to_do(tmp_path, monkeypatch, fresh_checks, capsys):
+    root = tmp_path / "only"
+    (root / "fashion-mnist").mkdir(parents=True)
+    for f in data._IDX_FILES:
+        (root / "fashion-mnist" / (f + ".gz")).write_bytes(b"\x1f\x8b\x08 this is not gzip data")
+    monkeypatch.setattr(data, "search_roots", lambda: [root])  # the system copy out of sight
+    with pytest.raises(data.CorruptDataFile) as err:
+        data.load("fashion_mnist", "train")
+    msg = str(err.value)
+    assert f"{root}/fashion-mnist/train-images-idx3-ubyte.gz is unreadable" in msg and "apt-get install dataset-fashion-mnist" in msg
+    assert isinstance(err.value, data.DatasetUnavailable)
+    row = {r["dataset"]: r for r in data.availability()}["fashion_mnist"]
+    assert not row["available"] and "no intact copy" in row["problem"]  # `python -m reprolib datasets` tells the truth
+    from reprolib.core import cli
+
+    assert cli.main(["datasets"]) == 0
+    assert "fashion_mnist  no   unusable — dataset 'fashion_mnist': no intact copy" in capsys.readouterr().out
+    assert cli.main(["run", "supervised", "--profile", "smoke", "--quiet"]) == 2  # one line, exit status 2
+    err_line = capsys.readouterr().err.strip()
+    assert err_line.startswith("error: dataset 'fashion_mnist': no intact copy") and "\n" not in err_line
+    assert not _temporary_files(tmp_path)
+
+
+@needs_debian_copy
+def test_processes_unpacking_for_the_first_time_do_not_race(tmp_path):
+    """Three processes unpack into one empty cache at once (the old fixed '<file>.tmp' name crashed 2 of 3 tries)."""
+    own = tmp_path / "data"
+    own.mkdir()
+    code = "from reprolib.core import data; print(int(data.load('fashion_mnist', 'train').counts().sum()))"
+    env = {**os.environ, "REPROLIB_DATA": str(own), "REPROLIB_DOWNLOAD": "0", "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-1500:] for _, err in results]
+    assert [out.strip() for out, _ in results] == ["60000"] * 3
+    assert not _temporary_files(own) and len(list((own / "FashionMNIST" / "raw").iterdir())) == 2

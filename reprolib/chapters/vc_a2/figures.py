@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from reprolib.core import report
+from reprolib.core import report, runs
 from reprolib.core.supervised import predictions
 
 from . import accuracy, optim2d
@@ -18,11 +18,18 @@ METHODS = {"GD": (0.0, False), "momentum": (0.9, False), "Nesterov": (0.9, True)
 
 # ---------------------------------------------------------------------------- runs
 def results_table(results) -> pd.DataFrame:
-    """One row per run: labels, best validation accuracy and its (1-based) epoch, test accuracy, time."""
+    """One row per run: labels, best validation accuracy and its (1-based) epoch, test accuracy, time.
+
+    A diverged run keeps its row (status ``diverged``) with NaN for every result, which means and tests leave out.
+    """
     rows = []
     for lab, r in results:
+        if r.diverged:
+            rows.append({**lab, "status": "diverged", "wall_seconds": r.metrics.get("wall_seconds", float("nan")),
+                         "cached": r.cached})
+            continue
         m = r.metrics
-        rows.append({**lab, "best_val_acc": m["best_val_acc"], "best_epoch": m["best_epoch"] + 1,
+        rows.append({**lab, "status": "finished", "best_val_acc": m["best_val_acc"], "best_epoch": m["best_epoch"] + 1,
                      "final_val_acc": m["final_val_acc"], "test_acc": m["test_acc"], "epochs": m["epochs_run"],
                      "train_seconds": m["train_seconds"], "wall_seconds": m.get("wall_seconds", float("nan")),
                      "n_train": m["n_train"], "n_val": m["n_val"], "n_test": m["n_test"], "cached": r.cached})
@@ -32,8 +39,11 @@ def results_table(results) -> pd.DataFrame:
 def history_frame(results) -> pd.DataFrame:
     """Per-epoch curves in long form (epoch 1-based, as in the report's figures) for seaborn."""
     parts = [report.history_frame([r], "epoch", one_based=True, **lab) for lab, r in results]
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    parts = [p for p in parts if not p.empty]  # a diverged run has no curve (report.history_frame)
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    labels = list(results[0][0]) if results else []
+    return pd.DataFrame(columns=list(dict.fromkeys(["epoch", "seed", "train_loss", "val_acc", *labels])))
 
 
 def setup_text(settings, class_names) -> str:
@@ -60,11 +70,18 @@ def part1_starts(settings) -> dict:
 
 
 def part1_sweep(settings) -> pd.DataFrame:
+    """Every Part 1 descent (deterministic: computed once per setting and package version, then read back)."""
     s = settings
-    sweep = optim2d.sweep(s.part1_functions, starts=part1_starts(s), lrs=s.part1_lrs, betas=s.part1_betas,
-                          nesterov=s.part1_nesterov, epss=s.part1_epss, max_steps=s.part1_max_steps)
-    sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
-    return sweep
+    grid = dict(functions=tuple(s.part1_functions), starts=s.part1_starts, lrs=tuple(s.part1_lrs), betas=tuple(s.part1_betas),
+                nesterov=tuple(s.part1_nesterov), epss=tuple(s.part1_epss), max_steps=s.part1_max_steps)
+
+    def compute():
+        sweep = optim2d.sweep(grid["functions"], starts=part1_starts(s), lrs=grid["lrs"], betas=grid["betas"],
+                              nesterov=grid["nesterov"], epss=grid["epss"], max_steps=grid["max_steps"])
+        sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
+        return sweep
+
+    return runs.memo_frame("vc_a2_part1", repr(sorted(grid.items())), compute)
 
 
 def part1_table(main: pd.DataFrame):
@@ -296,15 +313,26 @@ def part4(settings, cnn_hist: pd.DataFrame, tr_hist: pd.DataFrame, tr_results, v
     rows = [{"model": "CNN (ours, from scratch)", "source weights": "none", "input": "native",
              f"mean val acc, epochs 1-{n_ep}": report.mean_std(cnn_mean, digits=3),
              f"best val acc ≤ {n_ep} ep.": report.mean_std(cnn_max, digits=3), "final train loss": report.mean_std(cnn_loss, digits=3)}]
-    for lab_model, d in tr_hist.groupby("model", sort=False):
-        m_mean, m_max, m_loss = early(d)
-        cfg = next(r.config for lab, r in tr_results if lab["model"] == lab_model)
-        rows.append({"model": lab_model, "source weights": source, "input": f"{cfg.image_size} px",
-                     f"mean val acc, epochs 1-{n_ep}": report.mean_std(m_mean, digits=3),
-                     f"best val acc ≤ {n_ep} ep.": report.mean_std(m_max, digits=3),
-                     "final train loss": report.mean_std(m_loss, digits=3)})
+    by_model: dict[str, list] = {}
+    for lab, r in tr_results:
+        by_model.setdefault(lab["model"], []).append(r)
+    for lab_model, rs in by_model.items():
+        d = tr_hist[tr_hist.model == lab_model]  # finished runs only: a diverged run is never a result
         claim = ("ResNet-18 has a much better validation accuracy than the CNN in the first 10 epochs (§1.4, Fig. 5)"
                  if lab_model == "ResNet-18" else f"{lab_model} starts above the CNN (mean validation accuracy, §1.4)")
+        n_div = sum(r.diverged for r in rs)
+        note = f" ({n_div} of {len(rs)} runs diverged)" if n_div else ""
+        row = {"model": lab_model + note, "source weights": source, "input": f"{rs[0].config.image_size} px"}
+        if d.empty:
+            rows.append({**row, f"mean val acc, epochs 1-{n_ep}": "diverged", f"best val acc ≤ {n_ep} ep.": "diverged",
+                         "final train loss": "diverged"})
+            v.inconclusive(claim, f"every {lab_model} run diverged: {rs[0].reason}", reported="better than the CNN",
+                           n=f"0 vs {len(cnn_mean)}")
+            continue
+        m_mean, m_max, m_loss = early(d)
+        rows.append({**row, f"mean val acc, epochs 1-{n_ep}": report.mean_std(m_mean, digits=3),
+                     f"best val acc ≤ {n_ep} ep.": report.mean_std(m_max, digits=3),
+                     "final train loss": report.mean_std(m_loss, digits=3)})
         v.compare(claim, list(m_mean), list(cnn_mean), reported="better than the CNN", digits=3, names=(lab_model, "CNN"))
     losses = {m: early(d)[2] for m, d in tr_hist.groupby("model", sort=False)}
     if {"ResNet-18", "AlexNet"} <= set(losses):
@@ -319,6 +347,8 @@ def part5_bug_table(p5) -> pd.DataFrame:
     """Both accuracy updates applied to the same predictions (each run's best model on its validation split)."""
     rows = []
     for lab, r in p5:
+        if r.diverged:  # no model to predict with
+            continue
         pred, y = predictions(r, "val")
         c = accuracy.compare_updates(pred, y, 128)
         mb = accuracy.max_of_batches(pred, y, min(128, len(y)), evaluations=100, seed=lab["seed"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reprolib.core.chapter import SettingsTable, check_seeds, check_subset, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_seeds, check_subset, row, same
 from reprolib.core.config import ConfigError
 
 #: The grid of the report's Figures 2 and 3 (label → TrainConfig overrides).
@@ -74,12 +74,12 @@ TABLE = SettingsTable("vc_a2", {
     "weights":        row("source",                "source",                   "imagenet",
                           help="source weights of the transfer models (source = pretrained offline on the other classes)"),
     "part1_functions": same(("schaffer", "matyas", "beale")),
-    "part1_lrs":      same((1.0, 10.0, 100.0)),
+    "part1_lrs":      same((1.0, 10.0, 100.0), check=check_positive),
     "part1_betas":    row((0.0, 0.9),              (0.0, 0.5, 0.9),            (0.0, 0.5, 0.9)),
     "part1_nesterov": same((False, True)),
-    "part1_epss":     row((1.0,),                  (0.5, 1.0, 4.0),            (0.5, 1.0, 4.0), help="finite-difference steps (pixels)"),
-    "part1_max_steps": row(200,                    1000,                       1000),
-    "part1_starts":   row(4,                       20,                         40,
+    "part1_epss":     row((1.0,),                  (0.5, 1.0, 4.0),            (0.5, 1.0, 4.0), check=check_positive, help="finite-difference steps (pixels)"),
+    "part1_max_steps": row(200,                    1000,                       1000, check=check_positive),
+    "part1_starts":   row(4,                       20,                         40, check=check_positive,
                           help="random start points per function (each ranking of Part 1 is a test over them)"),
     "part1_explorer": row(_EXPLORER_SMALL,         _EXPLORER,                  _EXPLORER),
 }, sections={

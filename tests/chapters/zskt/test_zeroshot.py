@@ -166,3 +166,70 @@ def test_kd_at_beats_no_teacher_on_a_small_fixed_task(isolated_cache):
     assert mean["kd+at"] > mean["none"] + 0.02, acc
     assert sum(a > b for a, b in zip(acc["kd+at"], acc["none"])) >= 2, acc
     assert mean["kd+at, maps units"] < mean["none"] - 0.2, acc
+
+
+def _interrupted_at_4(cfg, monkeypatch):
+    """Run ``cfg`` until a crash at iteration 4 (checkpoint written at 3); return the checkpoint's path."""
+    original = zeroshot.ZeroShotTrainer.outer_step
+
+    def crash_at_4(self, z=None):
+        if self.iteration == 4:
+            raise KeyboardInterrupt
+        return original(self, z)
+
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", crash_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(cfg, progress=False)
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", original)
+    return runs.entry_path(cfg) / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered"])
+def test_an_unusable_zero_shot_checkpoint_is_discarded_and_the_run_restarts(tmp_path, monkeypatch, damage):
+    from reprolib.core.train import CorruptCheckpointWarning
+
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=7)
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "a"))
+    straight = runs.run(cfg, progress=False)
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "b"))
+    ckpt = _interrupted_at_4(cfg, monkeypatch)
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    else:
+        import pickle
+
+        class Payload:
+            def __reduce__(self):
+                return (open, (str(marker), "w"))
+
+        ckpt.write_bytes(pickle.dumps({"trainer": Payload()}, protocol=2))
+    with pytest.warns(CorruptCheckpointWarning, match="unreadable.*discarded, the run restarts"):
+        again = runs.run(cfg, progress=False)
+    assert not marker.exists()  # loaded with weights_only=True: nothing in the file ran
+    assert again.history["curve"] == straight.history["curve"]  # a clean restart gives the same run
+
+
+def test_a_resumed_zero_shot_run_says_from_which_iteration(tmp_path, monkeypatch, capfd):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=8)
+    _interrupted_at_4(cfg, monkeypatch)
+    capfd.readouterr()
+    runs.run(cfg, progress=False)
+    assert "resuming from iteration 3 of 6" in capfd.readouterr().err
+
+
+def test_a_diverged_zero_shot_run_is_stored_as_diverged(monkeypatch):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=9)
+    original = zeroshot.ZeroShotTrainer.outer_step
+
+    def poisoned(self, z=None):
+        if self.iteration == 2:
+            with torch.no_grad():
+                self.generator.linear.weight.fill_(float("nan"))
+        return original(self, z)
+
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", poisoned)
+    first = runs.run(cfg, progress=False)
+    assert first.diverged and "iteration 2" in first.reason and first.history["iteration"] == [1, 2]
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", lambda *a: pytest.fail("a diverged run was retrained"))
+    assert runs.run(cfg, progress=False).diverged
