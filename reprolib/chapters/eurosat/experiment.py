@@ -25,6 +25,7 @@ import torch
 from reprolib.core import data as data_mod
 from reprolib.core import models, registry
 from reprolib.core.config import ConfigError, option
+from reprolib.core.registry import Diverged
 from reprolib.core.loader import SAMPLERS, TensorLoader, build_augment, evaluation_batches
 from reprolib.core.runs import RunContext, run
 from reprolib.core.supervised import TrainConfig, build_model
@@ -144,6 +145,8 @@ def build_network(cfg: HomeworkConfig, num_classes: int, in_channels: int, progr
     seed_everything(cfg.seed)  # the same fresh weights wherever the network is built
     if cfg.weights == "rotation" and pretrained:
         source = run(cfg.source_run(), progress=progress)
+        if source.diverged:  # no weights to start from: this run is not a result either
+            raise Diverged(f"its rotation source model diverged ({source.reason})")
         model = models.build(cfg.model, num_classes=len(ROTATIONS), in_channels=in_channels)
         model.load_state_dict(source.load_state())
         models.replace_head(model, num_classes)
@@ -179,8 +182,9 @@ def homework(cfg: HomeworkConfig, ctx: RunContext) -> dict:
     train, val, test = prepare(cfg)
     model = build_network(cfg, train.num_classes, train.channels, ctx.progress)
     seed_everything(cfg.seed)
-    loader = TensorLoader(train, cfg.batch_size, shuffle=True, augment=build_augment(cfg.augment, cfg.crop_padding),
-                          device=device, seed=cfg.seed, channels_last=device.type == "cuda", sampler=cfg.sampler)
+    augment = build_augment(cfg.augment, cfg.crop_padding, mean=train.mean, std=train.std)
+    loader = TensorLoader(train, cfg.batch_size, shuffle=True, augment=augment, device=device, seed=cfg.seed,
+                          channels_last=device.type == "cuda", sampler=cfg.sampler)
     test_batches = evaluation_batches(test, device=device)
 
     def test_curve(epoch: int, record: dict) -> None:

@@ -16,12 +16,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from reprolib.core import data as data_mod
-from reprolib.core import models, report
+from reprolib.core import models, report, runs
 from reprolib.core.loader import AFFINE, TensorLoader, build_augment
 
 from . import embed, model_b
 from .experiment import load_network, prepare
-from .plan import Plan
+from .plan import SECTIONS, Plan
 from .reported import REPORTED
 from .settings import ACTIVATION_LAYERS, HEADS, TASK_B_MODELS
 
@@ -55,16 +55,56 @@ def history(results) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def train_all(runner, plan: Plan) -> dict[str, list]:
+    """Every run of the chapter, trained (or read back) in one side-by-side call: ``{group: [(labels, result)]}``.
+
+    The tasks share the cores (Task A's source model and fine-tuning run one after the other, beside Task B's
+    runs); each group's runs are filed under its own section of the cost tables (:data:`~.plan.SECTIONS`).
+    """
+    groups = plan.groups()
+    results = runner.grouped({k: [cfg for _, cfg in pairs] for k, pairs in groups.items()},
+                             section="training (all tasks side by side)", sections=SECTIONS)
+    return {k: [(lab, r) for (lab, _), r in zip(groups[k], results[k])] for k in groups}
+
+
+def finished(results) -> list:
+    """The labelled runs that finished (a diverged run is never a result)."""
+    return [(lab, r) for lab, r in results if not r.diverged]
+
+
+def diverged_note(results, what: str) -> str:
+    """A sentence naming the diverged runs of ``results`` ("" when none diverged)."""
+    bad = [(lab, r) for lab, r in results if r.diverged]
+    if not bad:
+        return ""
+    return (f"**{len(bad)} of {len(results)} {what} diverged** and are left out (never a result): "
+            + "; ".join(f"{', '.join(f'{k} {v}' for k, v in lab.items())}: {r.reason}" for lab, r in bad) + ".")
+
+
+_RUN_METRICS = ("test_acc", "max_test_acc", "best_val_acc", "final_train_acc", "final_test_acc")
+
+
 def runs_table(results) -> pd.DataFrame:
-    """One row per run: labels and the run's headline metrics."""
+    """One row per run: labels and the run's headline metrics (NaN, status ``diverged``, for a diverged run)."""
     rows = []
     for lab, r in results:
         m = r.metrics
-        rows.append({**lab, "test_acc": m["test_acc"], "max_test_acc": m["max_test_acc"], "best_val_acc": m["best_val_acc"],
+        if r.diverged:
+            rows.append({**lab, **dict.fromkeys(_RUN_METRICS, float("nan")), "best_epoch": float("nan"),
+                         "parameters": float("nan"), "n_train": float("nan"), "n_test": float("nan"),
+                         "minutes": m.get("wall_seconds", float("nan")) / 60, "cached": r.cached, "status": "diverged"})
+            continue
+        rows.append({**lab, "status": "finished", "test_acc": m["test_acc"], "max_test_acc": m["max_test_acc"], "best_val_acc": m["best_val_acc"],
                      "best_epoch": m["best_epoch"] + 1, "final_train_acc": m["final_train_acc"],
                      "final_test_acc": m["final_test_acc"], "parameters": m["parameters"], "n_train": m["n_train"],
                      "n_test": m["n_test"], "minutes": m.get("wall_seconds", float("nan")) / 60, "cached": r.cached})
     return pd.DataFrame(rows)
+
+
+def _count(values) -> str:
+    """A parameter count of finished runs ("—" when every run diverged)."""
+    values = pd.Series(values).dropna()
+    return f"{int(values.iloc[0]):,}" if len(values) else "—"
 
 
 # ============================================================================ setup
@@ -119,14 +159,18 @@ def _curve_frame(hist: pd.DataFrame) -> pd.DataFrame:
 
 def training_curves(hist: pd.DataFrame, results, title: str, reported: float | None = None):
     """Training, validation and test loss and accuracy per epoch (mean ± sd over seeds); dotted: best-validation epochs."""
-    df = _curve_frame(hist)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    if hist.empty:
+        fig.text(0.5, 0.5, f"{title}: every run diverged (no curve)", ha="center", va="center", color="firebrick")
+        a1.axis("off"), a2.axis("off")
+        return fig
+    df = _curve_frame(hist)
     for ax, y in ((a1, "loss"), (a2, "accuracy")):
         sns.lineplot(data=df, x="epoch", y=y, hue="split", errorbar="sd", marker="o", ax=ax,
                      palette={"train": "#555555", "validation": "#0173b2", "test": "#de8f05"})
         ax.set_title(f"{title}: {y}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for _, r in results:
+    for _, r in finished(results):
         a2.axvline(r.metrics["best_epoch"] + 1, color="#0173b2", ls=":", lw=1)
     if reported is not None:
         a2.axhline(reported, color="grey", ls="--", lw=1, label=f"reported best {reported:.1%} (EuroSAT)")
@@ -154,7 +198,7 @@ def task_a_table(df: pd.DataFrame, settings) -> pd.DataFrame:
              "ours": report.mean_std(df.max_test_acc, digits=3)},
             {"quantity": "test accuracy of the best-validation model (selection without the test set)", "reported": "—",
              "ours": report.mean_std(df.test_acc, digits=3)},
-            {"quantity": "parameters", "reported": "25.6 M (ResNet-50)", "ours": f"{int(df.parameters.iloc[0]):,}"}]
+            {"quantity": "parameters", "reported": "25.6 M (ResNet-50)", "ours": _count(df.parameters)}]
     return pd.DataFrame(rows)
 
 
@@ -163,8 +207,47 @@ def absolute_verdict(v, claim: str, values, reported: float, settings) -> None:
     if settings["data.dataset"] == "eurosat":
         v.threshold(claim, list(values), reported, reported=f"{reported:.3f}", how="greater", digits=3)
     else:
+        finite = [x for x in values if np.isfinite(x)]
         v.inconclusive(claim, f"not comparable: {settings['data.dataset']} at this profile, EuroSAT in the report",
-                       reported=f"{reported:.3f}", ours=report.mean_std(values, digits=3), n=len(values))
+                       reported=f"{reported:.3f}", ours=report.mean_std(finite, digits=3), n=len(finite))
+
+
+def tsne_reading(scores: dict, k: int, num_classes: int) -> str:
+    """The sentences under the t-SNE figure, computed from its separation numbers."""
+    u, t = scores["untrained"], scores["fine-tuned"]
+    chance = 1 / num_classes
+    return (f"**Reading the plot.** Fine-tuning moves the {k}-NN accuracy in the embedding from {u['knn_2d']:.2f} "
+            f"(untrained) to {t['knn_2d']:.2f} ({t['knn_2d'] - u['knn_2d']:+.2f}), and the silhouette in feature space from "
+            f"{u['silhouette_features']:.2f} to {t['silhouette_features']:.2f}. The untrained network's k-NN accuracy is "
+            f"{u['knn_2d'] / chance:.1f} times the {chance:.2f} of chance"
+            + (": a random network already maps similar images to similar features, so a t-SNE of trained features alone, "
+               "as in the report, does not show what training added. " if u["knn_2d"] > 2 * chance else ". ")
+            + "Distances *between* t-SNE clusters carry little meaning, only neighbourhoods do, hence numbers computed from "
+              "neighbours and from the feature space.")
+
+
+#: shown instead of Task A's analyses when every Task A run diverged
+NO_TASK_A = ("**Every Task A run diverged**, so there is no fine-tuned network to embed or to look inside: the t-SNE, "
+             "the activation maps and their explorers are left out (a diverged run is never a result).")
+
+
+def explorer_key(kind: str, result, names, settings) -> str:
+    """What a Task A explorer's images are drawn from (the run and the settings its drawing reads), for its image cache."""
+    keys = ("tsne_points", "tsne_seed", "tsne_iterations", "knn_k", "activation_images", "activation_channels")
+    return f"eurosat {kind}|{result.path}|{list(names)}|" + "|".join(f"{k}={settings[k]}" for k in keys)
+
+
+def tsne_verdict(v, scores: dict, k: int) -> None:
+    """The report's t-SNE claim (the classes form clusters) made testable: the fine-tuned network's features separate
+    the classes better than the untrained network's, by both numbers of :func:`embed.separation`."""
+    u, t = scores["untrained"], scores["fine-tuned"]
+    v.check("Fine-tuned fc-layer features cluster by class in t-SNE (Task A.2, Figure 2)",
+            t["knn_2d"] > u["knn_2d"] and t["silhouette_features"] > u["silhouette_features"],
+            reported="classes form clusters (figure only)",
+            ours=(f"{k}-NN acc in the embedding {t['knn_2d']:.2f} vs untrained {u['knn_2d']:.2f}; silhouette in feature "
+                  f"space {t['silhouette_features']:.2f} vs {u['silhouette_features']:.2f}"),
+            n="480 images, 1 network",
+            rule="both numbers higher than the untrained network's on the same 480 test images (deterministic given the seeds)")
 
 
 # ---------------------------------------------------------------------------- t-SNE
@@ -173,9 +256,21 @@ def _legend(fig, names, colors, **kw):
     fig.legend(handles, names, title="class", frameon=False, **kw)
 
 
+def _label_classes(ax, pts: np.ndarray, labels: np.ndarray, names, colors) -> None:
+    """Each class's name at the median of its points (white halo), so the map reads without the legend; a class
+    whose points are scattered gets its name where its median lands, which is itself telling."""
+    from matplotlib import patheffects
+
+    for c in np.unique(labels):
+        x, y = np.median(pts[labels == c], axis=0)
+        ax.text(x, y, names[c], fontsize=7.5, ha="center", va="center", weight="bold", color=colors[c],
+                path_effects=[patheffects.withStroke(linewidth=2.8, foreground="white")])
+
+
 def tsne_figure(result, names, perplexity: float, sample_seed: int, tsne_seed: int, n: int, k: int,
-                stages=embed.STAGES, size: float = 4.4, iterations: int = 1000):
-    """Side-by-side t-SNE of the fc-layer input at each stage, one colour per class, separation numbers in the titles."""
+                stages=embed.STAGES, size: float = 4.4, iterations: int = 1000, label_classes: bool = True):
+    """Side-by-side t-SNE of the fc-layer input at each stage, one colour per class (names at the class medians),
+    separation numbers in the titles."""
     emb = embed.embeddings(result, n, sample_seed, perplexity, tsne_seed, iterations)
     feats = embed.stage_features(result, n, sample_seed)
     stages = [s for s in stages if s in emb]
@@ -190,6 +285,8 @@ def tsne_figure(result, names, perplexity: float, sample_seed: int, tsne_seed: i
         for c in range(len(names)):
             sel = labels == c
             ax.scatter(pts[sel, 0], pts[sel, 1], s=11, color=colors[c], alpha=0.85, linewidths=0)
+        if label_classes:
+            _label_classes(ax, pts, labels, names, colors)
         ax.set_title(f"{stage}\n{k}-NN acc {sc['knn_2d']:.2f} · silhouette {sc['silhouette_2d']:.2f}", fontsize="medium")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_aspect("equal", "datalim")
@@ -346,11 +443,22 @@ def oscillation(test_loss: pd.Series) -> float:
     return float(np.abs(np.diff(v)).mean()) if len(v) > 1 else float("nan")
 
 
+def late_improvement(test_loss: pd.Series) -> float:
+    """How much the test loss still falls at the end of training: the best test loss of the epochs before the last
+    quarter minus the best of the last quarter (> 0: still improving; the report: "in the last few epochs the test
+    loss still decreases" for Model_B, no improvement for the baseline)."""
+    v = np.asarray(test_loss, float)
+    q = max(1, len(v) // 4)
+    return float(v[:-q].min() - v[-q:].min()) if len(v) > q else float("nan")
+
+
 def task_b_frame(results, hist: pd.DataFrame) -> pd.DataFrame:
     df = runs_table(results)
     df["gap"] = df.final_train_acc - df.final_test_acc
-    osc = hist.groupby(["model", "seed"]).test_loss.apply(oscillation).rename("oscillation").reset_index()
-    return df.merge(osc, on=["model", "seed"])
+    by_run = hist.groupby(["model", "seed"]).test_loss
+    curves = pd.concat([by_run.apply(oscillation).rename("oscillation"), by_run.apply(late_improvement).rename("late_gain")],
+                       axis=1).reset_index()
+    return df.merge(curves, on=["model", "seed"], how="left")  # a diverged run keeps its row (NaN)
 
 
 def task_b_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -363,23 +471,27 @@ def task_b_table(df: pd.DataFrame) -> pd.DataFrame:
                      "test acc of the best-validation model": report.mean_std(d.test_acc, digits=3),
                      "train − test acc, last epoch": report.mean_std(d.gap, digits=3),
                      "test-loss oscillation": report.mean_std(d.oscillation, digits=3),
-                     "parameters": f"{int(d.parameters.iloc[0]):,}", "digits": 3})
+                     "parameters": _count(d.parameters), "digits": 3})
     return report.reported_vs_ours(rows).rename(columns={"ours": "ours: best test acc over epochs"})
 
 
 def parameter_table(settings) -> pd.DataFrame:
     """DenseNet-121 vs Model_B parameter counts, at this profile's width and at DenseNet-121's own, beside the
-    hand formula: each 3x3 conv C_in → C_out saves 6·C_in·C_out − 3·C_out² weights."""
-    rows = []
+    hand formula: each 3x3 conv C_in → C_out saves 6·C_in·C_out − 3·C_out² weights (built once, then cached)."""
     cases = {"this profile": settings["task_b.model"], "DenseNet-121 (growth 32, ImageNet layout)": "densenet121"}
-    for label, name in cases.items():
-        base = models.build(name, num_classes=10, in_channels=1 if models.any_channels(name) else 3)
-        n_base, saving = models.count_parameters(base), model_b.factorization_saving(base)
-        n_b = models.count_parameters(model_b.to_model_b(base, 0.005, 6))  # (transforms ``base`` in place)
-        rows.append({"network": label, "model": name, "DenseNet-121": f"{n_base:,}", "Model_B": f"{n_b:,}",
-                     "saved (counted)": f"{n_base - n_b:,}", "saved (formula)": f"{saving:,}",
-                     "reduction": f"{(n_base - n_b) / n_base:.1%}"})
-    return pd.DataFrame(rows)
+
+    def compute():
+        rows = []
+        for label, name in cases.items():
+            base = models.build(name, num_classes=10, in_channels=1 if models.any_channels(name) else 3)
+            n_base, saving = models.count_parameters(base), model_b.factorization_saving(base)
+            n_b = models.count_parameters(model_b.to_model_b(base, 0.005, 6))  # (transforms ``base`` in place)
+            rows.append({"network": label, "model": name, "DenseNet-121": f"{n_base:,}", "Model_B": f"{n_b:,}",
+                         "saved (counted)": f"{n_base - n_b:,}", "saved (formula)": f"{saving:,}",
+                         "reduction": f"{(n_base - n_b) / n_base:.1%}"})
+        return pd.DataFrame(rows)
+
+    return runs.memo_frame("eurosat_parameters", repr(sorted(cases.items())), compute)
 
 
 def task_b_verdicts(v, df: pd.DataFrame, params: pd.DataFrame, settings) -> None:
@@ -396,19 +508,22 @@ def task_b_verdicts(v, df: pd.DataFrame, params: pd.DataFrame, settings) -> None
     v.compare("Model_B's test loss oscillates less than the baseline's (mean |Δ| per epoch; §B.2)",
               acc("Model_B", "oscillation"), acc("DenseNet-121", "oscillation"), how="less", reported="vibration mitigated",
               digits=3, names=("Model_B", "DenseNet"))
+    v.compare("Model_B's test loss still falls in the last epochs, the baseline's less (§B.2; best test loss of the last "
+              "quarter of epochs below the best before it)", acc("Model_B", "late_gain"), acc("DenseNet-121", "late_gain"),
+              reported="still decreasing vs no improvement in the last 40 epochs", digits=3, names=("Model_B", "DenseNet"))
     here = params.iloc[0]
     v.check("Model_B has fewer parameters than DenseNet-121 (§B.1 A)", int(here["Model_B"].replace(",", "")) < int(here["DenseNet-121"].replace(",", "")),
             reported="fewer", ours=f"{here['Model_B']} vs {here['DenseNet-121']} ({here['reduction']} fewer)", n=1,
             rule="parameter count (deterministic)")
-    absolute_verdict(v, "Model_B + tricks reaches the report's best accuracy (§B.3.4)", acc("Model_B + tricks"),
-                     rb["Model_B + tricks"], settings)
+    for m, where in (("DenseNet-121", "§B.2, Table 2"), ("Model_B", "§B.2, Table 2"), ("Model_B + tricks", "§B.3.4, Table 3")):
+        absolute_verdict(v, f"{m} reaches the report's best accuracy ({where})", acc(m), rb[m], settings)
 
 
 def augment_examples(settings, n: int = 8):
     """A few Task B training images and the same images after the tricks' augmentation (two draws)."""
     cfg = Plan(settings).task_b("Model_B + tricks")
     sub = prepare(cfg)[0].subset(np.arange(n))
-    aug = build_augment(cfg.augment, cfg.crop_padding)
+    aug = build_augment(cfg.augment, cfg.crop_padding, mean=sub.mean, std=sub.std)
     torch.manual_seed(0)  # RandomAffine draws from the global RNG
     x = next(iter(TensorLoader(sub, n, shuffle=False)))[0]
     rows = [x, aug(x.clone(), torch.Generator().manual_seed(1)), aug(x.clone(), torch.Generator().manual_seed(2))]
@@ -425,18 +540,18 @@ def head_frame(results) -> pd.DataFrame:
     """One row per (Task C run, head): accuracy overall, per shot group and per class."""
     key_to_label = {v: k for k, v in KEY_OF_HEAD.items()}
     rows = []
-    for lab, r in results:
+    for lab, r in finished(results):
         for key, h in r.metrics["heads"].items():
             rows.append({**lab, "classifier": key_to_label[key], "acc": h["acc"], "many": h["many_acc"], "medium": h["medium_acc"],
                          "few": h["few_acc"], **{f"class {c}": a for c, a in enumerate(h["per_class"])}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["imbalance_factor", "seed", "classifier", "acc", "many", "medium", "few"])
 
 
 def long_tail_figure(results, names):
     """Training images per class of each imbalance factor (log scale), the report's SVM weights beside them."""
     fig, ax = plt.subplots(figsize=(9, 3.4))
     seen = {}
-    for lab, r in results:
+    for lab, r in finished(results):
         seen.setdefault(lab["imbalance_factor"], r.metrics["train_counts"])
     width = 0.8 / max(len(seen), 1)
     for j, (f, counts) in enumerate(sorted(seen.items())):
@@ -532,11 +647,15 @@ def task_c_explorer_draw(by_factor: dict, names):
     return draw
 
 
-def task_c_verdicts(v, hf: pd.DataFrame, factor: float, settings) -> None:
+def task_c_verdicts(v, hf: pd.DataFrame, backbones: pd.DataFrame, factor: float, settings) -> None:
     """The report's Task C claims (always: they need the backbone and the report-weight SVM) and, for the heads
-    this execution shows, whether each beats the backbone alone."""
+    this execution shows, whether each beats the backbone alone.  ``backbones``: :func:`runs_table` of the backbones."""
     d = hf[hf.imbalance_factor == factor]
     acc = lambda h: list(d[d.classifier == h].sort_values("seed").acc)  # noqa: E731
+    bb = backbones[backbones.imbalance_factor == factor]
+    v.compare("The long-tailed backbone overfits (last-epoch training accuracy above test accuracy; §C.2, Figure 4)",
+              list(bb.final_train_acc), list(bb.final_test_acc), reported="overfits", margin=1.0, scale=100, digits=1,
+              names=("train", "test"))
     v.compare("The SVM head with the report's weights beats the backbone alone (+1.5 %; §C.2)", acc("SVM, report weights"),
               acc("backbone"), reported="0.865 (+1.5 %)", margin=1.0, scale=100, digits=1, names=("SVM", "backbone"))
     for head in ("SVM, inverse frequency", "τ-norm", "cRT"):

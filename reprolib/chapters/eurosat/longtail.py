@@ -29,6 +29,7 @@ import torch
 
 from reprolib.core import registry, runs, transfer
 from reprolib.core.config import ConfigError, option
+from reprolib.core.registry import Diverged
 from reprolib.core.loader import FeatureLoader, evaluation_batches
 from reprolib.core.runs import RunContext
 from reprolib.core.train import TrainSpec, default_device, fit, seed_everything
@@ -158,6 +159,8 @@ def head_metrics(pred: np.ndarray, labels: np.ndarray, num_classes: int, groups:
 @registry.experiment(HeadsConfig)
 def decoupled_heads(cfg: HeadsConfig, ctx: RunContext) -> dict:
     backbone = runs.run(cfg.backbone(), progress=ctx.progress)
+    if backbone.diverged:  # no features to re-balance: the heads are not a result either
+        raise Diverged(f"its backbone diverged ({backbone.reason})")
     t0 = time.perf_counter()
     feats = cached_features(backbone)
     extract = time.perf_counter() - t0

@@ -11,6 +11,9 @@ from .longtail import HeadsConfig
 from .settings import TASK_B_MODELS
 
 Labelled = list[tuple[dict, HomeworkConfig]]
+#: the cost sections of the chapter's runs, in the order of the page
+SECTIONS = {"task_a": "Task A (ResNet-50)", "task_b": "Task B (DenseNet-121, Model_B)",
+            "task_c_backbones": "Task C (long-tailed backbone)", "task_c": "Task C (decoupled heads)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,25 @@ class Plan:
     def task_c_backbones(self) -> Labelled:
         return [(lab, cfg.backbone()) for lab, cfg in self.task_c_runs()]
 
+    def groups(self) -> dict[str, list]:
+        """Every labelled run by its key in :data:`SECTIONS` (the notebook trains all of them in one side-by-side call)."""
+        return {"task_a": self.task_a_runs(), "task_b": self.task_b_runs(), "task_c_backbones": self.task_c_backbones(),
+                "task_c": self.task_c_runs()}
+
+    def check(self) -> None:
+        """Settings that no config field checks but that the analyses need (fail before any compute)."""
+        s = self.settings
+        test_size = s["task_a.test_size"]
+        if test_size and s.tsne_points > test_size:
+            raise ConfigError(f"tsne_points={s.tsne_points} needs at least that many Task A test images; "
+                              f"task_a.test_size is {test_size} (raise it, or 0 = the whole test split)")
+        if not s.knn_k < s.tsne_points:
+            raise ConfigError(f"knn_k={s.knn_k} must be below tsne_points={s.tsne_points}")
+        if s.activation_images > 10:
+            raise ConfigError(f"activation_images={s.activation_images}: one image per class, at most the 10 classes")
+
     def configs(self) -> list:
         """Every run of the chapter (upstream runs — source models, backbones — are reached through ``upstream()``)."""
-        pairs = self.task_a_runs() + self.task_b_runs() + self.task_c_backbones() + self.task_c_runs()
+        self.check()
+        pairs = [pair for group in self.groups().values() for pair in group]
         return list(dict.fromkeys(cfg for _, cfg in pairs))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reprolib.core.chapter import SettingsTable, check_seeds, check_subset, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_positive_int, check_seeds, check_subset, row, same
 from reprolib.core.config import ConfigError
 
 #: the report's SVM class weights (Task C, §C.2), by class index
@@ -56,6 +56,12 @@ def _check_perplexities(name: str, value: Any, default: Any) -> tuple[float, ...
     return tuple(float(v) for v in value)
 
 
+def _check_iterations(name: str, value: Any, default: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 250:
+        raise ConfigError(f"{name} must be an integer >= 250 (scikit-learn's TSNE minimum); got {value!r}")
+    return value
+
+
 def _check_weights(name: str, value: Any, default: Any) -> dict[int, float]:
     """Class index → SVM class weight (JSON turns the keys into strings; they are read back as integers)."""
     try:
@@ -72,24 +78,24 @@ TABLE = SettingsTable("eurosat", {
     "seeds":           row((0, 1),          (0, 1, 2),            (0, 1, 2), check=check_seeds,
                            help="seeds per Task B model and per Task C backbone"),
     "task_a_seeds":    row((0,),            (0,),                 (0, 1, 2), check=check_seeds, help="seeds of Task A's fine-tuning"),
-    "tsne_points":     same(480, help="random test images in the t-SNE plot (the report's 480)"),
+    "tsne_points":     same(480, check=check_positive_int, help="random test images in the t-SNE plot (the report's 480)"),
     "tsne_perplexity": same(30.0, help="perplexity of the main t-SNE figure"),
     "tsne_seed":       same(0, help="seed of the t-SNE sample and of the optimisation"),
-    "tsne_iterations": row(500,             1000,                 1000, help="t-SNE optimisation steps (scikit-learn's minimum is 250)"),
+    "tsne_iterations": row(500,             1000,                 1000, check=_check_iterations, help="t-SNE optimisation steps (scikit-learn's minimum is 250)"),
     "tsne_perplexities": row((5.0, 30.0),   (5.0, 15.0, 30.0, 50.0), (5.0, 15.0, 30.0, 50.0), check=_check_perplexities,
                            help="explorer: perplexities"),
     "tsne_samples":    row((0,),            (0, 1),               (0, 1, 2), help="explorer: seeds of the 480-image sample"),
-    "knn_k":           same(5, help="k of the k-NN accuracy in the embedding (leave-one-out)"),
-    "activation_images": row(2,             3,                    4, help="test images shown layer by layer"),
-    "activation_channels": same(16, help="channel maps shown per layer (the most active ones)"),
+    "knn_k":           same(5, check=check_positive_int, help="k of the k-NN accuracy in the embedding (leave-one-out)"),
+    "activation_images": row(2,             3,                    4, check=check_positive_int, help="test images shown layer by layer"),
+    "activation_channels": same(16, check=check_positive_int, help="channel maps shown per layer (the most active ones)"),
     "imbalance_factors": row((10.0,),       (10.0, 50.0),         (10.0, 50.0, 100.0), check=_check_factors,
                            help="Task C explorer: imbalance factors (the first is the main one; others: first seed only)"),
     "heads":           same(tuple(HEADS), check=check_subset(HEADS), help="Task C classifiers"),
     "svm_weights":     same(REPORT_SVM_WEIGHTS, check=_check_weights, help="the report's SVM class weights (by class index)"),
-    "svm_c":           same(1.0, help="SVM regularisation C (scikit-learn's default; the report does not state it)"),
+    "svm_c":           same(1.0, check=check_positive, help="SVM regularisation C (scikit-learn's default; the report does not state it)"),
     "tau_grid":        same(tuple(round(0.1 * i, 1) for i in range(21)), help="τ values searched on validation (Kang et al.)"),
-    "crt_epochs":      same(10, help="cRT: epochs of the re-trained head (Kang et al.'s cls_crt)"),
-    "crt_lr":          same(0.2, help="cRT: SGD learning rate, cosine to 0 (Kang et al.)"),
+    "crt_epochs":      same(10, check=check_positive_int, help="cRT: epochs of the re-trained head (Kang et al.'s cls_crt)"),
+    "crt_lr":          same(0.2, check=check_positive, help="cRT: SGD learning rate, cosine to 0 (Kang et al.)"),
     "shot_groups":     same((3, 4, 3), help="many / medium / few-shot: the 3 largest, 4 middle and 3 smallest classes"),
 }, sections={
     # shared by every run
@@ -110,10 +116,10 @@ TABLE = SettingsTable("eurosat", {
         "train_size":      row(400,             2000,             0, show=_size, help="training subset (incl. validation)"),
         "test_size":       row(480,             1000,             0, show=_size),
         "weights":         row("rotation",      "rotation",       "imagenet"),
-        "source_epochs":   row(1,               2,                1),
+        "source_epochs":   row(1,               2,                1, check=check_positive_int),
         "source_train_size": row(200,           1000,             0, show=_size, help="set-aside images of the source task (x4 rotations)"),
-        "epochs":          row(1,               5,                30),
-        "lr":              row(0.02,            0.02,             0.01, help="fine-tuning learning rate"),
+        "epochs":          row(1,               5,                30, check=check_positive_int),
+        "lr":              row(0.02,            0.02,             0.01, check=check_positive, help="fine-tuning learning rate"),
         "scheduler":       same("cosine"),
     },
     # Task B: DenseNet-121 and Model_B (without tricks: no augmentation, constant lr)
@@ -123,8 +129,8 @@ TABLE = SettingsTable("eurosat", {
         "train_size":      row(300,             2000,             0, show=_size),
         "test_size":       row(480,             1000,             0, show=_size),
         "weights":         row("none",          "none",           "imagenet"),
-        "epochs":          row(1,               8,                60),
-        "lr":              row(0.1,             0.1,              0.01),
+        "epochs":          row(1,               8,                60, check=check_positive_int),
+        "lr":              row(0.1,             0.1,              0.01, check=check_positive),
         "scheduler":       same("none"),
         "noise_std":       same(0.005),
         "noisy_convs":     same(6),
@@ -144,7 +150,7 @@ TABLE = SettingsTable("eurosat", {
         "train_size":      row(300,             3400,             0, show=_size, help="balanced subset before the long tail (incl. validation)"),
         "lt_n_max":        row(20,              300,              0, show=_size, help="head-class images (0 = all of the subset)"),
         "sampler":         same("class_balanced"),
-        "epochs":          row(1,               8,                60),
+        "epochs":          row(1,               8,                60, check=check_positive_int),
     },
 })
 

@@ -65,3 +65,21 @@ def test_crt_is_a_fresh_linear_head_trained_class_balanced():
         pred = head(torch.from_numpy(test_x)).argmax(1).numpy()
     per_class = [(pred[test_y == c] == c).mean() for c in range(3)]
     assert min(per_class) > 0.8  # the 5-image tail class is learned too
+
+
+def test_heads_on_a_diverged_backbone_are_stored_as_diverged_and_tables_keep_their_rows(threads):
+    from reprolib.chapters.eurosat import figures
+    from reprolib.chapters.eurosat.longtail import HeadsConfig
+
+    from .conftest import tiny
+
+    backbone = tiny(variant="model_b", imbalance_factor=10.0, lt_n_max=30, sampler="class_balanced", lr=1e6)
+    assert runs.run(backbone, progress=False).diverged
+    heads = runs.run(HeadsConfig(**backbone.to_dict()), progress=False)
+    assert heads.diverged and "its backbone diverged" in heads.reason  # stored, never a result, not retrained
+    assert runs.lookup(HeadsConfig(**backbone.to_dict())).diverged
+    labelled = [({"imbalance_factor": 10.0, "seed": 0}, heads)]
+    assert figures.head_frame(labelled).empty and figures.finished(labelled) == []
+    table = figures.runs_table([({"model": "Model_B", "seed": 0}, runs.lookup(backbone))])
+    assert table.status.tolist() == ["diverged"] and np.isnan(table.test_acc).all()
+    assert "1 of 1 backbones diverged" in figures.diverged_note(labelled, "backbones")

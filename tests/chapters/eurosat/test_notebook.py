@@ -31,5 +31,5 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
 
 def test_bad_parameter_fails_with_a_clear_error(tmp_path):
     proc = run_chapter("eurosat", tmp_path / "bad.ipynb", tmp_path / "cache", profile="smoke", imbalance_factors=[0.5])
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the CLI exits 2 on a bad parameter
     assert "imbalance_factors must be a non-empty list of imbalance factors >= 1" in proc.stderr
