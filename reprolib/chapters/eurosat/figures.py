@@ -569,6 +569,14 @@ def long_tail_figure(results, names):
     return fig
 
 
+def shot_groups_text(result, names) -> str:
+    """Which classes form the many-, medium- and few-shot groups of a Task C run, by name, with their training images."""
+    m = result.metrics
+    counts = m["train_counts"]
+    return "**Shot groups** (training images per class): " + "; ".join(
+        f"{group}-shot: " + ", ".join(f"{names[c]} ({counts[c]})" for c in m["groups"][group]) for group in ("many", "medium", "few")) + "."
+
+
 def task_c_table(hf: pd.DataFrame, factor: float, heads=tuple(HEADS)) -> pd.DataFrame:
     d = hf[hf.imbalance_factor == factor]
     base = d[d.classifier == "backbone"].set_index("seed").acc

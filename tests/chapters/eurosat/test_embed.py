@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from reprolib.chapters.eurosat import embed
-from reprolib.core import models, runs
+from reprolib.core import runs
 
 from .conftest import tiny
 

@@ -1,9 +1,8 @@
 """The ``eurosat_hw2`` run: data pools, the rotation source task, long tail, test curves, reload."""
-import numpy as np
 import pytest
 import torch
 
-from reprolib.chapters.eurosat.experiment import HomeworkConfig, load_network, prepare, rotations
+from reprolib.chapters.eurosat.experiment import load_network, prepare, rotations
 from reprolib.core import data, runs
 from reprolib.core.config import ConfigError
 from reprolib.core.train import predict
