@@ -389,9 +389,21 @@ class Runner:
             self._pool[0].shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def grouped(self, groups: Mapping[Any, Iterable], section: str = "runs") -> dict[Any, list]:
-        """``{key: [configs]}`` -> ``{key: [results]}``, all groups in one :meth:`run` (so they train side by side)."""
+    def grouped(self, groups: Mapping[Any, Iterable], section: str = "runs",
+                sections: Mapping[Any, str] | None = None) -> dict[Any, list]:
+        """``{key: [configs]}`` -> ``{key: [results]}``, all groups in one :meth:`run` (so they train side by side).
+
+        With ``sections`` (``{key: section}``) the runs still train in one side-by-side call, timed under
+        ``section``, but each group's results are filed under its own section in the cost tables (a chapter
+        whose tasks should share the cores, e.g. one task's source model beside another task's runs).
+        """
         groups = {k: list(v) for k, v in groups.items()}
+        if sections:
+            with self.timed(section):
+                missing = [c for cfgs in groups.values() for c in cfgs if runs.lookup(c) is None]
+                if missing:
+                    self._train(list(dict.fromkeys(missing)), section)
+            return {k: self.run(cfgs, sections.get(k, section)) for k, cfgs in groups.items()}
         flat = self.run([c for cfgs in groups.values() for c in cfgs], section)
         out, i = {}, 0
         for k, cfgs in groups.items():

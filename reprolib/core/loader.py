@@ -12,6 +12,7 @@ import inspect
 import math
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from . import distributed, registry
@@ -40,6 +41,24 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: f
     """Mirror each image left-right with probability ``p``, independently per image."""
     flip = torch.rand(x.shape[0], generator=generator, device=_gen_device(generator, x.device)).to(x.device) < p
     return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def random_vflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
+    """Mirror each image top-bottom with probability ``p`` (for images without an up direction, e.g. satellite tiles)."""
+    return random_hflip(x.transpose(2, 3), generator, p).transpose(2, 3).contiguous(memory_format=_fmt(x))
+
+
+def random_rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each (square) image by an independent random multiple of 90 degrees."""
+    if x.shape[2] != x.shape[3]:
+        raise ValueError(f"random_rot90 needs square images, got {tuple(x.shape[2:])}")
+    k = torch.randint(0, 4, (x.shape[0],), generator=generator, device=_gen_device(generator, x.device)).to(x.device)
+    out = x.clone()
+    for turns in (1, 2, 3):
+        sel = k == turns
+        if sel.any():
+            out[sel] = torch.rot90(x[sel], turns, dims=(2, 3))
+    return out
 
 
 def _gen_device(generator, fallback):
@@ -97,9 +116,31 @@ def _flip(padding: int = 4) -> BatchTransform:
     return lambda x, generator=None: random_hflip(x, generator)
 
 
+@registry.augmentation("vflip")
+def _vflip(padding: int = 4) -> BatchTransform:
+    return lambda x, generator=None: random_vflip(x, generator)
+
+
+@registry.augmentation("rot90")
+def _rot90(padding: int = 4) -> BatchTransform:
+    return lambda x, generator=None: random_rot90(x, generator)
+
+
+#: ``affine``: torchvision's RandomAffine per image — rotation ±10°, shift ±10 %, scale 0.9-1.1 (fill = the data mean)
+AFFINE = {"degrees": 10.0, "translate": (0.1, 0.1), "scale": (0.9, 1.1)}
+
+
+@registry.augmentation("affine")
+def _affine(padding: int = 4) -> BatchTransform:
+    import torchvision.transforms.v2 as T
+
+    return V2PerSample(T.RandomAffine(**AFFINE))
+
+
 def build_augment(names: Sequence[str], padding: int = 4, mean=None, std=None) -> BatchTransform | None:
     """Named batch augmentations applied in order (:data:`reprolib.core.registry.AUGMENTATIONS`):
-    ``"crop"`` (pad + random crop), ``"flip"`` (horizontal), and any a chapter registers.
+    ``"crop"`` (pad + random crop), ``"flip"`` (horizontal), ``"vflip"``, ``"rot90"``, ``"affine"``
+    (:data:`AFFINE`), and any a chapter registers.
 
     A factory that takes ``mean`` and ``std`` keywords gets the data's normalisation statistics
     (a pixel-space transform needs them to undo the normalisation, see :func:`in_pixel_space`).
@@ -130,6 +171,40 @@ def _make_step(factory, padding, mean, std) -> BatchTransform:
     return factory(padding)
 
 
+# ---------------------------------------------------------------------------- samplers
+#: ``random``: a fresh permutation per epoch; ``class_balanced``: every class equally often (:func:`class_balanced_order`)
+SAMPLERS = ("random", "class_balanced")
+
+
+def class_balanced_order(labels, n: int, seed: int, samples_per_class: int = 4) -> np.ndarray:
+    """``n`` indices drawn class-balanced, as Kang et al.'s ``ClassAwareSampler`` (ICLR 2020, classifier-balancing
+    ``data/ClassAwareSampler.py``) draws them: cycle through a reshuffled list of the classes present and take
+    ``samples_per_class`` (their ``num_samples_cls`` = 4) consecutive indices of the visited class from its own
+    reshuffled cyclic list.  Every class is visited equally often, so rare classes are *oversampled*
+    (images repeat within an epoch) and frequent ones undersampled.  Seeded and independent across epochs.
+    """
+    labels = np.asarray(labels)
+    if n < 1 or samples_per_class < 1:
+        raise ValueError(f"n and samples_per_class must be >= 1, got {n} and {samples_per_class}")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    if len(classes) == 0:
+        raise ValueError("class_balanced_order: no labels")
+    pools = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
+    pos = {c: 0 for c in classes}
+    out, class_cycle = [], []
+    while len(out) < n:
+        if not class_cycle:
+            class_cycle = list(rng.permutation(classes))
+        c = class_cycle.pop()
+        for _ in range(samples_per_class):
+            if pos[c] == len(pools[c]):
+                pools[c], pos[c] = rng.permutation(pools[c]), 0
+            out.append(pools[c][pos[c]])
+            pos[c] += 1
+    return np.asarray(out[:n], dtype=np.int64)
+
+
 # ---------------------------------------------------------------------------- loader
 class TensorLoader:
     """Shuffled, normalised (and augmented) batches from an :class:`ImageData` held on ``device``.
@@ -139,6 +214,10 @@ class TensorLoader:
     matches torchvision's RandomCrop on normalised tensors).  ``seed`` makes the batch
     order and the augmentation draws repeat exactly; ``state_dict`` lets a resumed run
     continue the same random stream.
+
+    ``sampler="class_balanced"`` draws every class equally often (:func:`class_balanced_order`:
+    oversampling of rare classes for long-tailed data); ``epoch_size`` sets the number of draws
+    per epoch (default: the number of images).
     """
 
     def __init__(
@@ -151,9 +230,12 @@ class TensorLoader:
         device: str | torch.device = "cpu",
         seed: int = 0,
         channels_last: bool = False,
+        sampler: str = "random",
+        epoch_size: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._set_sampler(sampler, epoch_size)
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -168,17 +250,38 @@ class TensorLoader:
         gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         self.generator = torch.Generator(device=gen_device).manual_seed(seed)
 
+    def _set_sampler(self, sampler: str, epoch_size: int | None) -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose from {list(SAMPLERS)}")
+        if epoch_size is not None and epoch_size < 1:
+            raise ValueError(f"epoch_size must be >= 1 (or None), got {epoch_size}")
+        self.sampler, self.epoch_size = sampler, epoch_size
+
+    def _epoch_length(self) -> int:
+        return self.epoch_size or len(self.labels)
+
     def __len__(self) -> int:
-        n = len(self.labels)
+        n = self._epoch_length()
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _order(self) -> torch.Tensor:
+        """Indices of one epoch: a permutation (``random``), the natural order (no shuffle) or class-balanced draws."""
         n = len(self.labels)
-        order = (
-            torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
-            if self.shuffle
-            else torch.arange(n, device=self.device)
-        )
+        if self.sampler == "class_balanced":
+            seed = int(torch.randint(2**62, (1,), generator=self.generator, device=self.generator.device).item())
+            order = class_balanced_order(self.labels.cpu(), self._epoch_length(), seed)
+            return torch.from_numpy(order).to(self.device)
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        perm = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
+        if self.epoch_size and self.epoch_size != n:  # more (fewer) draws than images: repeat (cut) permutations
+            extra = [torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
+                     for _ in range(math.ceil(self.epoch_size / n) - 1)]
+            perm = torch.cat([perm, *extra])[: self.epoch_size]
+        return perm
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self._order()
         world = distributed.world_size()
         for i in range(len(self)):
             batch = order[i * self.batch_size : (i + 1) * self.batch_size]
@@ -206,7 +309,9 @@ class TensorLoader:
 class FeatureLoader(TensorLoader):
     """Batches of precomputed float features (a frozen backbone's outputs): no normalisation, no augmentation."""
 
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle=True, device="cpu", seed=0):
+    def __init__(self, features: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle=True, device="cpu", seed=0,
+                 sampler: str = "random", epoch_size: int | None = None):
+        self._set_sampler(sampler, epoch_size)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, False
         self.device = torch.device(device)
         self.images = features.to(self.device)
@@ -224,4 +329,4 @@ def evaluation_batches(data: ImageData, batch_size: int = 512, device="cpu"):
 
 
 __all__ = ["TensorLoader", "FeatureLoader", "V2PerSample", "random_crop", "random_hflip", "build_augment", "in_pixel_space",
-           "normalize", "evaluation_batches"]
+           "normalize", "evaluation_batches", "SAMPLERS", "class_balanced_order", "random_vflip", "random_rot90"]

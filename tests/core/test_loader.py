@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -78,6 +79,63 @@ def test_augmentations_are_looked_up_by_name_and_a_chapter_can_add_one():
         assert torch.equal(build_augment(("negate-test",))(x), -x)
     finally:
         del registry.AUGMENTATIONS["negate-test"]
+
+
+def test_class_balanced_sampler_balances_a_long_tail():
+    """Oversampling: every class is drawn about equally often, whatever its size (Kang et al.'s ClassAwareSampler)."""
+    counts = data.long_tail_counts(200, 5, 50)  # [200, 74, 28, 10, 4]
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    d = data.ImageData(torch.zeros(len(labels), 1, 2, 2, dtype=torch.uint8), labels, tuple("abcde"), (0.5,), (0.5,))
+    loader = TensorLoader(d, 50, sampler="class_balanced", seed=0)
+    assert len(loader) == len(labels) // 50 + (len(labels) % 50 > 0)  # an epoch = as many draws as images
+    drawn = torch.cat([y for _ in range(20) for _, y in loader])
+    freq = torch.bincount(drawn, minlength=5).float() / len(drawn)
+    assert (freq - 0.2).abs().max() < 0.02, freq  # uniform within 2 points (natural: 0.63 ... 0.013)
+    # rare classes repeat within an epoch; the head class is undersampled but every image still appears over epochs
+    assert len(set(torch.cat([y for _, y in loader]).tolist())) == 5
+    seen_tail = {int(i) for i in loader._order() if labels[i] == 4}
+    assert seen_tail == set(torch.nonzero(labels == 4).flatten().tolist())
+
+
+def test_class_balanced_order_takes_runs_of_four_from_each_visited_class():
+    from reprolib.core.loader import class_balanced_order
+
+    labels = np.repeat(np.arange(3), [30, 6, 2])
+    order = class_balanced_order(labels, 48, seed=1)
+    runs = labels[order].reshape(-1, 4)
+    assert (runs == runs[:, :1]).all()  # num_samples_cls = 4 consecutive draws of one class
+    for cycle in runs[:, 0].reshape(-1, 3):  # the classes are visited in reshuffled cycles
+        assert sorted(cycle) == [0, 1, 2]
+    again = class_balanced_order(labels, 48, seed=1)
+    assert np.array_equal(order, again) and not np.array_equal(order, class_balanced_order(labels, 48, seed=2))
+    with pytest.raises(ValueError, match="unknown sampler"):
+        TensorLoader(data.synthetic(20, 2, 4), 4, sampler="weighted")
+
+
+def test_class_balanced_loader_resumes_its_stream_and_epoch_size_sets_the_draws():
+    d = data.load("synthetic", n=60, num_classes=3, size=4)
+    a = TensorLoader(d, 8, sampler="class_balanced", epoch_size=40, seed=3)
+    assert len(a) == 5 and sum(len(y) for _, y in a) == 40
+    state = a.state_dict()
+    first = [y for _, y in a]
+    a.load_state_dict(state)
+    assert all(torch.equal(x, y) for x, y in zip(first, [y for _, y in a]))
+    r = TensorLoader(d, 16, epoch_size=100, seed=0)  # random sampler: more draws than images repeat permutations
+    ys = torch.cat([y for _, y in r])
+    assert len(ys) == 100 and torch.bincount(ys, minlength=3).min() >= 30
+
+
+def test_vertical_flip_and_rot90_are_exact_per_image():
+    from reprolib.core.loader import random_rot90, random_vflip
+
+    x = torch.randn(300, 1, 3, 3)
+    out = random_vflip(x, torch.Generator().manual_seed(0))
+    flipped = sum(torch.equal(o, xi.flip(1)) for o, xi in zip(out, x))
+    assert all(torch.equal(o, xi) or torch.equal(o, xi.flip(1)) for o, xi in zip(out, x)) and 100 < flipped < 200
+    rot = random_rot90(x, torch.Generator().manual_seed(0))
+    turns = [next(k for k in range(4) if torch.equal(r, torch.rot90(xi, k, dims=(1, 2)))) for r, xi in zip(rot, x)]
+    assert set(turns) == {0, 1, 2, 3}
+    assert build_augment(("affine", "vflip", "rot90"))(x.clone(), torch.Generator()).shape == x.shape
 
 
 def test_in_pixel_space_undoes_and_redoes_the_normalisation():

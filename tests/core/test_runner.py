@@ -58,3 +58,16 @@ def test_a_second_execution_reads_everything_back():
     assert all(r.cached for r in results) and again.cost_table()["from cache now"].all()
     assert "Warm" in again.summary()
     assert runs.lookup(configs[0]) is not None
+
+
+def test_grouped_with_sections_trains_once_and_files_each_group_under_its_section():
+    configs = _configs()[:2]
+    runner = Runner(parallel=1)
+    groups = runner.grouped({"a": configs[:1], "b": configs[1:]}, section="training", sections={"a": "Task A", "b": "Task B"})
+    assert [r.config for r in groups["a"]] == configs[:1] and [r.config for r in groups["b"]] == configs[1:]
+    assert not any(r.cached for r in groups["a"] + groups["b"])  # trained by this runner, though filed after training
+    cost = runner.cost_table()
+    assert set(cost.section) == {"Task A", "Task A (upstream)", "Task B"}  # the shared source model: once, first
+    table = runner.section_table().set_index("section")
+    assert table.loc["training", "distinct runs"] == 0 and table.loc["training", "this execution (min)"] >= 0
+    assert table.loc["Task A", "distinct runs"] == 2 and table.loc["Task B", "computed now"] == 1
