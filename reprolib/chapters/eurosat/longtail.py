@@ -52,11 +52,15 @@ class HeadsConfig(HomeworkConfig):
     crt_epochs: int = option(10, low=1)
     crt_lr: float = option(0.2, low=0.0)
     crt_batch_size: int = option(512, low=1)
+    shot_groups: tuple[int, ...] = option((3, 4, 3), low=1, added=True,
+                                          help="many / medium / few-shot group sizes, by training-set size rank")
 
     def check(self):
         super().check()
         if not self.tau_grid:
             raise ConfigError("tau_grid must hold at least one τ, e.g. (0.0, 0.5, 1.0)")
+        if len(self.shot_groups) != 3:
+            raise ConfigError(f"shot_groups={self.shot_groups}: three sizes (many, medium, few), e.g. (3, 4, 3)")
 
     def backbone(self) -> HomeworkConfig:
         """The backbone run these heads read (every field the two classes share)."""
@@ -166,7 +170,7 @@ def decoupled_heads(cfg: HeadsConfig, ctx: RunContext) -> dict:
     extract = time.perf_counter() - t0
     preds, extra = fit_heads(feats, cfg, ctx.progress)
     labels = feats["test_y"]
-    groups = shot_groups(np.bincount(feats["train_y"], minlength=feats["fc_weight"].shape[0]))
+    groups = shot_groups(np.bincount(feats["train_y"], minlength=feats["fc_weight"].shape[0]), cfg.shot_groups)
     ctx.save_array("test_labels", labels)
     heads = {}
     for key, pred in preds.items():

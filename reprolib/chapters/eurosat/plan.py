@@ -50,7 +50,8 @@ class Plan:
         factor = self.main_factor if imbalance_factor is None else float(imbalance_factor)
         fields = {**dataclasses.asdict(self.task_b("Model_B + tricks", seed)), **s.section("task_c"), "imbalance_factor": factor}
         return HeadsConfig(**fields, svm_weights=tuple(s.svm_weights[c] for c in sorted(s.svm_weights)),
-                           svm_c=s.svm_c, tau_grid=s.tau_grid, crt_epochs=s.crt_epochs, crt_lr=s.crt_lr)
+                           svm_c=s.svm_c, tau_grid=s.tau_grid, crt_epochs=s.crt_epochs, crt_lr=s.crt_lr,
+                           shot_groups=tuple(s.shot_groups))
 
     # ----------------------------------------------------------------------- groups
     def task_a_runs(self) -> Labelled:

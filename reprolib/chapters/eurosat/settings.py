@@ -62,6 +62,18 @@ def _check_iterations(name: str, value: Any, default: Any) -> int:
     return value
 
 
+def _check_shot_groups(name: str, value: Any, default: Any) -> tuple[int, ...]:
+    """Three positive group sizes over the ten classes (EuroSAT's, and the stand-in's)."""
+    try:
+        sizes = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        sizes = ()
+    if len(sizes) != 3 or min(sizes) < 1 or sum(sizes) != 10 or any(float(v) != int(v) for v in value):
+        raise ConfigError(f"{name} must be three positive integers (many, medium, few) adding up to the 10 classes, "
+                          f"e.g. [3, 4, 3]; got {value!r}")
+    return sizes
+
+
 def _check_weights(name: str, value: Any, default: Any) -> dict[int, float]:
     """Class index → SVM class weight (JSON turns the keys into strings; they are read back as integers)."""
     try:
@@ -96,7 +108,7 @@ TABLE = SettingsTable("eurosat", {
     "tau_grid":        same(tuple(round(0.1 * i, 1) for i in range(21)), help="τ values searched on validation (Kang et al.)"),
     "crt_epochs":      same(10, check=check_positive_int, help="cRT: epochs of the re-trained head (Kang et al.'s cls_crt)"),
     "crt_lr":          same(0.2, check=check_positive, help="cRT: SGD learning rate, cosine to 0 (Kang et al.)"),
-    "shot_groups":     same((3, 4, 3), help="many / medium / few-shot: the 3 largest, 4 middle and 3 smallest classes"),
+    "shot_groups":     same((3, 4, 3), check=_check_shot_groups, help="many / medium / few-shot: the 3 largest, 4 middle and 3 smallest classes"),
 }, sections={
     # shared by every run
     "data": {

@@ -38,3 +38,15 @@ def test_the_plan_groups_every_run_by_section_and_shares_upstream_runs():
     changed = {k for k, v in tricks.to_dict().items() if b.to_dict()[k] != v}
     assert changed == {"augment", "crop_padding", "scheduler", "plateau_patience", "label_smoothing"} - (
         {"crop_padding"} if b.crop_padding == tricks.crop_padding else set())
+
+
+def test_shot_group_sizes_reach_the_heads_and_keep_the_default_key():
+    from reprolib.chapters.eurosat import CHAPTER
+    from reprolib.core.config import ConfigError
+
+    default = CHAPTER.plan(CHAPTER.settings("smoke")).task_c_runs()[0][1]
+    changed = CHAPTER.plan(CHAPTER.settings("smoke", shot_groups=[2, 5, 3])).task_c_runs()[0][1]
+    assert default.shot_groups == (3, 4, 3) and changed.shot_groups == (2, 5, 3)
+    assert "shot_groups" not in default.key_dict() and changed.key() != default.key()
+    with pytest.raises(ConfigError, match="shot_groups"):
+        CHAPTER.settings("smoke", shot_groups=[3, 3, 3])
