@@ -86,7 +86,8 @@ class TrainConfig(TrainSpec):
 
 
 def prepare_data(cfg: TrainConfig):
-    """(train, val, test) ImageData for a config, already resized/converted for its model."""
+    """(train, val, test) ImageData for a config, already resized/converted for its model (val is None when
+    ``cfg.val_fraction`` is 0, which :class:`TrainConfig` itself never allows)."""
     train_full = data_mod.load(cfg.dataset, "train")
     test = data_mod.load(cfg.dataset, "test")
     if cfg.classes:
@@ -94,12 +95,15 @@ def prepare_data(cfg: TrainConfig):
         test = data_mod.select_classes(test, cfg.classes)
     if cfg.train_size:
         train_full = data_mod.subsample(train_full, cfg.train_size, seed=cfg.data_seed)
-    train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
+    if cfg.val_fraction > 0:
+        train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
+    else:  # no validation split: a subclass whose recipe has none (e.g. DELTA's train.py) sets val_fraction = 0
+        train, val = train_full, None
     channels = None if models.any_channels(cfg.model) else 3
     size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
     if size is None and cfg.model in models.MIN_INPUT and train.size[0] < models.MIN_INPUT[cfg.model]:
         size = models.MIN_INPUT[cfg.model]
-    return tuple(data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
+    return tuple(None if d is None else data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_channels: int, progress: bool = True) -> torch.nn.Module:
