@@ -81,6 +81,14 @@ def channel_weight_frame(channel_results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def channel_weight_summary(weights: pd.DataFrame) -> str:
+    """Per layer (the first transforms mode): the range of c·w and the share of channels above twice the mean."""
+    d = weights[weights.transforms == weights.transforms.iloc[0]]
+    parts = [f"{name}: c·w from {g['c·w'].min():.2g} to {g['c·w'].max():.2g}, {100 * (g['c·w'] > 2).mean():.0f} % of "
+             "channels above 2" for name, g in d.groupby("layer", sort=False)]
+    return f"**Channel weights ({d.transforms.iloc[0]} transforms).** " + "; ".join(parts) + "."
+
+
 def channel_table(channel_results) -> pd.DataFrame:
     rows = []
     for r in channel_results:
@@ -100,7 +108,7 @@ def channel_weights_figure(weights: pd.DataFrame):
                      stat="density")
         ax.axvline(1.0, ls=":", color="grey")
         ax.set_title(f"{name} ({d.channel.nunique()} ch.)", fontsize="small")
-    fig.suptitle("Channel weights c·w_c (1 = a layer's mean); DELTA's original weights for ResNet-101 span ≈0.01–21")
+    fig.suptitle("Channel weights c·w_c (1 = the mean of a layer)")
     fig.tight_layout()
     return fig
 
@@ -194,16 +202,16 @@ def central_answer(settings, table: pd.DataFrame) -> str:
     for row in TABLE_ROWS:
         d = table[table.row == row]
         delta, l2sp = list(d[d.method == "delta"].test_acc), list(d[d.method == "l2_sp"].test_acc)
-        v = report.verdict([x / PCT for x in delta], [x / PCT for x in l2sp], "greater", settings.margin / PCT)
+        v = report.verdict(delta, l2sp, "greater", settings.margin)  # accuracies and margin in points
         diff = np.mean(delta) - np.mean(l2sp)
         word = {"reproduced": "DELTA is better, and the difference is statistically real",
                 "not reproduced": "L2-SP is better: the opposite of the paper's claim",
                 "equivalent": f"the two are equivalent within ±{settings.margin:g} points",
                 "inconclusive": "the runs cannot decide"}[v.label]
         parts.append(f"*{row}*: DELTA − L2-SP = {diff:+.2f} points, n = {len(delta)} vs {len(l2sp)} — {word} "
-                     f"({v.test.replace(f'±{settings.margin / PCT:g}', f'±{settings.margin:g}')}).")
+                     f"({v.test}).")
     return ("**Is DELTA's advantage over L2-SP statistically real? At this scale:** " + " ".join(parts)
-            + f" The report's own conclusions: " + "; ".join(f"{k}: {v}" for k, v in REPORT_VERDICT.items()) + ".")
+            + " The report's own conclusions: " + "; ".join(f"{k}: {v}" for k, v in REPORT_VERDICT.items()) + ".")
 
 
 def aug_history_figure(hist: pd.DataFrame):
@@ -387,7 +395,8 @@ def alpha_draw(hist: pd.DataFrame, summary: pd.DataFrame, alpha: float, method: 
         a1.text(0.02, 0.04, f"final test {r.test_acc:.2f} %\nat the end: CE {r.end_cross_entropy:.3g}, "
                 f"α·Ω {r.end_feature_term:.3g}, β·Ω_cls {r.end_classifier_term:.3g}", transform=a1.transAxes, fontsize="x-small")
     sns.lineplot(summary, x="alpha", y="test_acc", hue="method", marker="o", ax=a2, hue_order=["L2-SP", "DELTA"])
-    a2.scatter([alpha], s.test_acc if len(s) else [], s=160, facecolors="none", edgecolors="k", zorder=5)
+    if len(s):
+        a2.scatter([alpha], [s.test_acc.iloc[0]], s=160, facecolors="none", edgecolors="k", zorder=5)
     a2.set(xscale="log", ylabel="final test accuracy (%)", xlabel="α", title="all α (first seed)")
     fig.tight_layout()
     return fig
@@ -404,6 +413,6 @@ def live_draw(runner, plan, method: str = "delta", alpha: float = 0.01, schedule
 
 
 __all__ = ["setup_text", "differences_table", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
-           "channel_weights_figure", "figure1", "final_frame", "figure1_verdicts", "comparison_table", "central_answer",
+           "channel_weights_figure", "channel_weight_summary", "figure1", "final_frame", "figure1_verdicts", "comparison_table", "central_answer",
            "aug_history_figure", "distance_frames", "figure3", "distance_table", "map_change_frame", "map_change_figure",
            "quartile_changes", "map_change_verdicts", "activation_figure", "alpha_frame", "alpha_draw", "live_draw", "REPORT_SETUP"]
