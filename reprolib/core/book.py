@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import PROFILE_HELP as PROFILES
-from .io import atomic_write_json
+from .io import atomic_write_json, atomic_write_text
 
 __all__ = [
     "BookError",
@@ -52,10 +52,14 @@ __all__ = [
     "record_timing",
     "timings_path",
     "check_kernel",
+    "SCOREBOARD_CSV",
+    "write_scoreboard",
 ]
 
 KERNEL_NAME = "python3"
 PAGE_SUFFIXES = (".md", ".ipynb")
+#: the scoreboard's rows as CSV, beside the root page in the staging copy and at the root of the HTML
+SCOREBOARD_CSV = "scoreboard.csv"
 
 
 class BookError(RuntimeError):
@@ -209,16 +213,30 @@ def read_timings(root: str | os.PathLike | None = None) -> dict:
 
 def record_timing(chapter: str, profile: str, seconds: float,
                   root: str | os.PathLike | None = None,
-                  hardware: Mapping[str, Any] | None = None) -> Path:
-    """Store one chapter's wall time (atomic write, so a crash never corrupts the file)."""
+                  hardware: Mapping[str, Any] | None = None, trained: int | None = None) -> Path:
+    """Store one chapter's wall time (atomic write, so a crash never corrupts the file).
+
+    With ``trained`` (runs this execution trained) the time is also kept as the chapter's
+    ``warm_seconds`` (nothing trained: render only) or ``cold_seconds`` (it trained), so
+    both survive the next build.
+    """
     path = timings_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = read_timings(root)
-    data.setdefault(chapter, {})[profile] = {
+    previous = data.get(chapter, {}).get(profile, {})
+    entry = {
         "seconds": round(float(seconds), 2),
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "hardware": dict(hardware or hardware_info()),
     }
+    if trained is not None:
+        entry.update({k: previous[k] for k in ("warm_seconds", "cold_seconds", "cold_trained_runs") if k in previous})
+        entry["trained_runs"] = int(trained)
+        if trained:
+            entry.update(cold_seconds=entry["seconds"], cold_trained_runs=int(trained))
+        else:
+            entry["warm_seconds"] = entry["seconds"]
+    data.setdefault(chapter, {})[profile] = entry
     return atomic_write_json(path, data, indent=2)
 
 
@@ -431,7 +449,7 @@ def build_book(profile: str = "cpu", out_dir: str | os.PathLike = "_build",
                                       cwd=root, progress=progress, chapter=key)
             trained = len(_finished_runs() - before)
             if page != intro:
-                record_timing(key, profile, seconds, root=root, hardware=hw)
+                record_timing(key, profile, seconds, root=root, hardware=hw, trained=trained)
             _log(progress, f"{key}: {seconds:.1f} s, "
                            + (f"{trained} run(s) trained" if trained else "trained nothing (every run read from the cache)"))
     finally:
@@ -440,13 +458,27 @@ def build_book(profile: str = "cpu", out_dir: str | os.PathLike = "_build",
         else:
             os.environ["REPROLIB_VERDICTS"] = previous
     _log(progress, f"executed {len(order)} notebook(s) in {time.perf_counter() - t_all:.1f} s")
+    # the intro links it with {download}: it must exist in the staging copy before rendering
+    csv = write_scoreboard(out / "verdicts", staging / intro.parent / SCOREBOARD_CSV, profile,
+                           order=[Path(p).stem for p in others])
 
     _render(staging, site, progress)
     index = site / "_build" / "html" / "index.html"
     if not index.is_file():
         raise BookError(f"jupyter-book finished but {index} is missing")
+    shutil.copy2(csv, index.parent / SCOREBOARD_CSV)  # a stable address too: <html>/scoreboard.csv
     _log(progress, f"book: {index}")
     return index
+
+
+def write_scoreboard(verdicts: str | os.PathLike, path: str | os.PathLike, profile: str | None = None,
+                     order: Iterable[str] = ()) -> Path:
+    """Write every chapter's published verdict rows at ``profile`` as one CSV (the intro's scoreboard)."""
+    from .chapter import scoreboard
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, scoreboard(verdicts, profile, order=list(order)).to_csv(index=False))
 
 
 def _finished_runs() -> set[str]:

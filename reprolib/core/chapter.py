@@ -24,6 +24,7 @@ import importlib
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -33,7 +34,7 @@ from .io import atomic_write_json
 
 __all__ = [
     "row", "same", "Row", "SettingsTable", "Settings", "Chapter", "Runner", "Verdicts",
-    "check_seeds", "check_positive_int", "check_subset", "verdicts_dir",
+    "check_seeds", "check_positive_int", "check_positive", "check_subset", "verdicts_dir", "scoreboard", "SCOREBOARD_COLUMNS",
 ]
 
 
@@ -72,6 +73,47 @@ def check_positive_int(name: str, value: Any, default: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
     return value
+
+
+def check_positive(name: str, value: Any, default: Any) -> Any:
+    """A value like the profile's (a number, a list or a dict of numbers) whose every number is > 0: budgets, step sizes, learning rates."""
+    value = _like(name, value, default)
+    bad = [x for x in _numbers(value) if not x > 0]
+    if bad:
+        raise ConfigError(f"{name}={value!r}: every value must be > 0 (a budget, size or step); got {bad[0]!r}")
+    return value
+
+
+def _numbers(value: Any) -> list:
+    """The numbers in a setting's value (itself, the items of a list, the values of a dict; recursively)."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    return []
+
+
+def _check_like_every_profile(name: str, value: Any, r: Row) -> None:
+    """The general rule every override meets, from the row's values at all profiles (before any compute).
+
+    When every number of every profile is >= 0 (sizes, counts, budgets, seeds, weights), an
+    override's numbers must be >= 0 too; when every profile's list or dict is non-empty
+    (seeds, grids, learning rates), the override must not be empty.
+    """
+    profile_numbers = [x for v in r.values.values() for x in _numbers(v)]
+    if profile_numbers and min(profile_numbers) >= 0:
+        negative = [x for x in _numbers(value) if x < 0]
+        if negative:
+            raise ConfigError(f"{name}={value!r}: must not be negative (got {negative[0]!r}); the profiles use "
+                              + ", ".join(f"{p}: {_show(v)}" for p, v in r.values.items()))
+    sized = [v for v in r.values.values() if isinstance(v, (list, tuple, Mapping))]
+    if sized and len(sized) == len(r.values) and all(len(v) for v in sized) \
+            and isinstance(value, (list, tuple, Mapping)) and not len(value):
+        raise ConfigError(f"{name}={value!r}: must not be empty; e.g. {_show(r.values['smoke'])}")
 
 
 def check_subset(allowed: Iterable[Any]):
@@ -115,7 +157,8 @@ def _like(name: str, value: Any, default: Any) -> Any:
             return items
     elif isinstance(default, Mapping):
         if isinstance(value, Mapping):
-            return dict(value)
+            example = next(iter(default.values()), None)
+            return {k: _like(f"{name}[{k!r}]", v, default.get(k, example)) for k, v in value.items()}
     else:
         return value
     raise ConfigError(f"{name}={value!r}: expected {type(default).__name__} like the profile's {default!r}")
@@ -218,6 +261,7 @@ class SettingsTable:
         for key, value in overrides.items():
             r = rows[key]
             values[key] = (r.check or _like)(key, value, r.values[profile])
+            _check_like_every_profile(key, values[key], r)
         settings = Settings(self, profile, values, set(overrides))
         for section, cls in self.configs.items():  # a section override must still describe a valid run
             if any(k.startswith(section + ".") for k in overrides):
@@ -240,13 +284,24 @@ class Runner:
     label dict with each result; ``timed(section)`` times notebook-level work (analyses
     of trained runs).  ``cost_table()`` has one row per distinct run, the upstream runs
     (teachers, source models) included, so it is the cost of the chapter from an empty cache.
+
+    Runs that are not in the cache train **side by side**: up to ``parallel`` worker
+    processes (default :func:`reprolib.core.fastpath.parallel_runs`: one per core on a CPU,
+    one on a GPU), each run with its own fixed thread count (one by default), so a result
+    is the same bit for bit as when the run trains alone, from the CLI or in the notebook.
+    Upstream runs (teachers, source models) train first, once, and the runs that read them
+    after; a progress bar per running run when ``progress`` is on.
     """
 
-    def __init__(self, progress: bool = False):
+    def __init__(self, progress: bool = False, parallel: int | None = None):
         self.progress = progress
+        self.parallel = parallel
         self.results: dict[str, list] = {}
         self.seconds: dict[str, float] = {}
         self.started = time.perf_counter()
+        self.computed_now: set[Path] = set()  # cache entries this runner trained
+        self.worker_peak_mb = 0.0  # peak RSS of a side-by-side worker
+        self._pool = None
 
     @contextlib.contextmanager
     def timed(self, section: str):
@@ -257,14 +312,90 @@ class Runner:
             self.seconds[section] = self.seconds.get(section, 0.0) + time.perf_counter() - t0
 
     def run(self, configs: Iterable, section: str = "runs") -> list:
-        from tqdm.auto import tqdm
-
         configs = list(configs)
-        out = []
         with self.timed(section):
-            for cfg in tqdm(configs, desc=section, leave=False, disable=not self.progress):
-                out.append(runs.run(cfg, progress=self.progress))
+            found = [runs.lookup(c) for c in configs]
+            missing = [c for c, r in zip(configs, found) if r is None]
+            if missing:
+                self._train(missing, section)
+                found = [r if r is not None else runs.lookup(c) or runs.run(c, progress=self.progress)
+                         for c, r in zip(configs, found)]
+        out = [self._mark(r) for r in found]
         self.results.setdefault(section, []).extend(out)
+        return out
+
+    def _lookup(self, config):
+        """A finished upstream run, checked once per runner (the cost tables ask for it again and again)."""
+        cache = self.__dict__.setdefault("_upstream", {})
+        if config not in cache or cache[config] is None:
+            cache[config] = runs.lookup(config)
+        return cache[config]
+
+    def _mark(self, result):
+        """The result with ``cached`` telling whether it was read back (False: trained by this runner)."""
+        return dataclasses.replace(result, cached=result.path not in self.computed_now)
+
+    def workers(self, configs: Sequence = ()) -> int:
+        from .fastpath import parallel_runs
+
+        return self.parallel or parallel_runs(max((getattr(c, "threads", 1) for c in configs), default=1))
+
+    def _train(self, missing: list, section: str) -> None:
+        """Train every missing config and the missing runs they read, upstream first, up to ``workers()`` at a time."""
+        from .sweep import with_upstream
+
+        todo = [c for c in with_upstream(missing) if runs.lookup(c) is None]
+        n = min(self.workers(todo), len(todo))
+        if n <= 1:
+            from tqdm.auto import tqdm
+
+            for cfg in tqdm(todo, desc=section, leave=False, disable=not self.progress):
+                self.computed_now.add(runs.run(cfg, progress=self.progress).path)
+            return
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            peak = _side_by_side(todo, self._executor(n), n, self.progress, section)
+            self.worker_peak_mb = max(self.worker_peak_mb, peak)
+        except BrokenProcessPool as err:
+            # a worker died: out of memory, or a script without `if __name__ == "__main__":` (spawned workers
+            # re-import it).  Finished runs are in the cache; the rest train here, one after another.
+            self._pool = None
+            warnings.warn(f"side-by-side training stopped ({err}); training the remaining runs one after another",
+                          RuntimeWarning, stacklevel=3)
+            for cfg in todo:
+                if runs.lookup(cfg) is None:
+                    self.computed_now.add(runs.run(cfg, progress=self.progress).path)
+        self.computed_now.update(runs.entry_path(runs_resolve(c)) for c in todo)
+
+    def _executor(self, n: int):
+        """A pool of ``n`` spawned worker processes, kept for the runner's lifetime (spawning costs seconds)."""
+        import multiprocessing
+        import weakref
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None or self._pool[1] < n:
+            self.close()
+            ctx = multiprocessing.get_context("spawn")
+            queue = ctx.Queue()
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(queue,))
+            self._pool = (pool, n, queue)
+            self._finalizer = weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the side-by-side workers (they also stop when the runner is garbage-collected)."""
+        if self._pool is not None:
+            self._pool[0].shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def grouped(self, groups: Mapping[Any, Iterable], section: str = "runs") -> dict[Any, list]:
+        """``{key: [configs]}`` -> ``{key: [results]}``, all groups in one :meth:`run` (so they train side by side)."""
+        groups = {k: list(v) for k, v in groups.items()}
+        flat = self.run([c for cfgs in groups.values() for c in cfgs], section)
+        out, i = {}, 0
+        for k, cfgs in groups.items():
+            out[k], i = flat[i:i + len(cfgs)], i + len(cfgs)
         return out
 
     def one(self, config, section: str = "runs"):
@@ -281,9 +412,9 @@ class Runner:
 
         def add(section, result):
             for up in result.config.upstream():
-                found = runs.lookup(up)
+                found = self._lookup(up)
                 if found is not None:
-                    add(section + " (upstream)", found)
+                    add(section + " (upstream)", self._mark(found))
             if result.path not in seen:
                 seen.add(result.path)
                 out.append((section, result))
@@ -294,7 +425,7 @@ class Runner:
         return out
 
     def cost_table(self):
-        """One row per distinct run: what it is, its training time when computed, and whether it came from the cache."""
+        """One row per distinct run: what it is, its training time when computed, its status (finished or diverged) and whether it came from the cache."""
         import pandas as pd
 
         rows = []
@@ -304,7 +435,7 @@ class Runner:
                 "section": section, "experiment": r.config.EXPERIMENT, "run": _config_label(r.config),
                 "seed": getattr(r.config, "seed", None),
                 "minutes when computed": round(float(m.get("wall_seconds") or m.get("train_seconds") or float("nan")) / 60, 2),
-                "device": m.get("device", ""), "from cache now": r.cached,
+                "device": m.get("device", ""), "status": r.status, "from cache now": r.cached,
             })
         return pd.DataFrame(rows)
 
@@ -320,21 +451,156 @@ class Runner:
             rs = by_section.get(section, [])
             secs = [float(r.metrics.get("wall_seconds") or 0.0) for r in rs]
             rows.append({"section": section, "distinct runs": len(rs), "computed now": sum(not r.cached for r in rs),
+                         "diverged": sum(r.diverged for r in rs),
                          "training minutes (when computed)": round(sum(secs) / 60, 2),
                          "this execution (min)": round(self.seconds.get(section, 0.0) / 60, 2)})
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
-        """One paragraph: hardware, cold cost (sum of training when computed) and this execution's wall time."""
+        """One paragraph: hardware and compute path, cold cost (training when computed) and warm cost (this execution)."""
         hw = runs.provenance()
         distinct = self._distinct()
         cold = sum(float(r.metrics.get("wall_seconds") or 0.0) for _, r in distinct)
         now = time.perf_counter() - self.started
         computed = sum(not r.cached for _, r in distinct)
-        return (f"Hardware: {hw['cpu']}, {hw['cores']} cores, {hw['threads']} torch threads, device {hw['device']}; "
-                f"torch {hw['torch']}. **{len(distinct)} distinct runs** took **{cold / 60:.1f} min** of training "
-                f"when computed (the cost from an empty cache, analyses excluded); {computed} of them were computed "
-                f"by this execution, which took **{now / 60:.1f} min** in all.")
+        paths = sorted({r.metrics["compute"]["path"] for _, r in distinct if "path" in r.metrics.get("compute", {})})
+        threads = sorted({r.metrics["compute"]["threads"] for _, r in distinct if "threads" in r.metrics.get("compute", {})})
+        compute = (f"runs train with {', '.join(map(str, threads))} thread(s) each, up to {self.workers()} side by side"
+                   + (f", on {', '.join(paths)}" if paths else "") if threads else f"{hw['threads']} torch threads")
+        text = (f"Hardware: {hw['cpu']}, {hw['cores']} cores, device {hw['device']}, torch {hw['torch']}; {compute}. "
+                f"**Cold** (from an empty cache): **{len(distinct)} distinct runs** took **{cold / 60:.1f} min** of "
+                f"training when computed (each run's own time, summed; analyses excluded). ")
+        memory = f" Peak memory (RSS): {peak_rss_mb():,.0f} MB in the notebook"
+        if self.worker_peak_mb:
+            memory += f", up to {self.worker_peak_mb:,.0f} MB in each of the {self.workers()} training workers"
+        if computed:
+            return text + (f"This execution trained {computed} of them and took **{now / 60:.1f} min** in all; "
+                           f"a re-execution reads them back (warm).{memory}.")
+        return text + f"**Warm** (every run read from the cache): this execution took **{now:.0f} s** until this cell.{memory}."
+
+
+def runs_resolve(config):
+    """The config as the run cache keys it on this machine (its precision decided: :func:`reprolib.core.fastpath.resolve`)."""
+    from .fastpath import resolve
+
+    return resolve(config)
+
+
+# ---------------------------------------------------------------------------- side by side
+_PROGRESS_QUEUE = None
+
+
+def _worker_init(queue) -> None:
+    """A side-by-side worker: one thread outside runs too (each run sets its own count), progress sent to the parent."""
+    import torch
+
+    global _PROGRESS_QUEUE
+    torch.set_num_threads(1)
+    _PROGRESS_QUEUE = queue
+
+
+def _worker_run(config, cache: str, run_id: int, progress: bool) -> tuple[str, float]:
+    """Train one config in a worker process into the shared run cache; the entry's path and the worker's peak RSS (MB) go back."""
+    os.environ["REPROLIB_CACHE"] = cache
+    registry.discover()  # the chapter that defines the config registers its experiment
+    if progress:
+        _forward_progress(run_id)
+    return str(runs.run(config, progress=progress).path), peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux/macOS; NaN elsewhere)."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    except (ImportError, OSError):
+        return float("nan")
+
+
+def _forward_progress(run_id: int) -> None:
+    """Make every tqdm bar of this worker report (description, n, total) to the parent instead of drawing."""
+    import io
+
+    import tqdm.auto
+    import tqdm.std
+
+    class Forwarding(tqdm.std.tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg=None, pos=None):
+            if _PROGRESS_QUEUE is not None and not self.disable:
+                try:
+                    _PROGRESS_QUEUE.put_nowait((run_id, str(self.desc or ""), int(self.n), self.total, self.postfix or ""))
+                except Exception:  # noqa: BLE001 - progress is best effort, never a reason to fail a run
+                    pass
+            return True
+
+    tqdm.auto.tqdm = Forwarding
+
+
+def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) -> float:
+    """Run ``todo`` (upstream runs before the runs that read them) on the pool, a run as soon as what it reads is done."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from queue import Empty
+
+    from tqdm.auto import tqdm
+
+    pool, _, queue = executor
+    keys = [f"{c.EXPERIMENT}/{runs_resolve(c).key()}" for c in todo]
+    index = dict(zip(keys, range(len(todo))))
+    needs = {i: {index[f"{u.EXPERIMENT}/{runs_resolve(u).key()}"] for u in c.upstream()
+                 if f"{u.EXPERIMENT}/{runs_resolve(u).key()}" in index} for i, c in enumerate(todo)}
+    cache = str(runs.cache_dir())
+    overall = tqdm(total=len(todo), desc=f"{section}: {n} side by side", leave=False, disable=not progress)
+    bars: dict[int, Any] = {}
+    pending, running, done = list(range(len(todo))), {}, set()
+    worker_peak = 0.0
+    try:
+        while pending or running:
+            for i in [i for i in pending if needs[i] <= done][: n - len(running)]:
+                pending.remove(i)
+                running[pool.submit(_worker_run, todo[i], cache, i, progress)] = i
+                if progress:
+                    bars[i] = tqdm(total=None, desc=_run_label(todo[i]), leave=False)
+            if not running:
+                raise RuntimeError(f"runs wait for upstream runs that are not planned: {[keys[i] for i in pending]}")
+            finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            while True:  # progress messages of the running runs
+                try:
+                    i, desc, count, total, postfix = queue.get_nowait()
+                except (Empty, OSError, ValueError):
+                    break
+                if i in bars:
+                    bars[i].total, bars[i].n = total, count
+                    bars[i].set_description(f"{_run_label(todo[i])} · {desc}", refresh=False)
+                    bars[i].set_postfix_str(postfix, refresh=True)
+            for fut in finished:
+                i = running.pop(fut)
+                _, peak = fut.result()  # a failed run raises here (the others keep what they finished in the cache)
+                worker_peak = max(worker_peak, peak)
+                done.add(i)
+                overall.update(1)
+                if i in bars:
+                    bars.pop(i).close()
+    except BaseException:
+        for fut in running:
+            fut.cancel()
+        raise
+    finally:
+        for bar in bars.values():
+            bar.close()
+        overall.close()
+    return worker_peak
+
+
+def _run_label(cfg) -> str:
+    seed = getattr(cfg, "seed", None)
+    return f"{cfg.EXPERIMENT} {_config_label(cfg)}" + (f" seed {seed}" if seed is not None else "")
 
 
 # ============================================================================ verdicts
@@ -415,6 +681,41 @@ def _finite(x) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
 
+#: the columns of the book's scoreboard (and of ``scoreboard.csv``)
+SCOREBOARD_COLUMNS = ("chapter", "claim", "reported", "ours", "n", "verdict", "test", "scale", "profile")
+
+
+def scoreboard(directory: str | os.PathLike | None = None, profile: str | None = None,
+               order: Sequence[str] = ()):
+    """Every published verdict row (:meth:`Verdicts.publish`) as one table: the book's scoreboard.
+
+    Reads ``<directory>/<chapter>.<profile>.json`` (default :func:`verdicts_dir`), keeps
+    ``profile`` only when given, and sorts chapters by ``order`` (e.g. the table of
+    contents; chapters not named follow alphabetically), keeping each chapter's row order.
+    A chapter added later appears as soon as it has published, with no edit here.
+    """
+    import json
+
+    import pandas as pd
+
+    directory = Path(directory) if directory is not None else verdicts_dir()
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    rank = {slug: i for i, slug in enumerate(order)}
+    tables = []
+    for path in files:
+        try:
+            doc = json.loads(path.read_text())
+            chapter, prof, rows = doc["chapter"], doc["profile"], doc["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a published verdict file ({type(err).__name__}: {err})") from None
+        if profile is not None and prof != profile:
+            continue
+        tables.append(((rank.get(chapter, len(rank)), chapter, prof),
+                       [{**r, "chapter": chapter, "profile": prof} for r in rows]))
+    rows = [r for _, rs in sorted(tables, key=lambda t: t[0]) for r in rs]
+    return pd.DataFrame(rows, columns=list(SCOREBOARD_COLUMNS)).fillna("")
+
+
 # ============================================================================ chapter
 @dataclasses.dataclass
 class Chapter:
@@ -441,7 +742,18 @@ class Chapter:
         return importlib.import_module(f"reprolib.chapters.{self.slug}.reported")
 
     def settings(self, profile: str, **overrides) -> Settings:
-        return self.table(profile, **overrides)
+        """The settings of one execution; every run of the plan is built (not run) to check them before any compute.
+
+        A section override that makes a run impossible (``train.epochs=0``, a ``train_size`` too
+        small for the split) fails here with a ConfigError naming the parameter and the allowed range.
+        """
+        settings = self.table(profile, **overrides)
+        try:
+            self.make_plan(settings).configs()
+        except ConfigError as err:
+            given = sorted(k for k, v in overrides.items() if v is not None)
+            raise ConfigError(f"{self.slug} parameters {given or '(profile ' + profile + ')'}: {err}") from None
+        return settings
 
     def plan(self, settings: Settings):
         return self.make_plan(settings)

@@ -31,6 +31,11 @@ PROFILE_HELP = {
 }
 
 
+#: the largest seed every generator the package seeds accepts (NumPy, scikit-learn: 0 <= seed < 2**32); config
+#: fields named ``seed`` or ``*_seed`` are checked against it
+SEED_MAX = 2**32 - 1
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot describe a run (unknown key, bad type or range)."""
 
@@ -81,11 +86,12 @@ def _coerce(key: str, value: Any, tp) -> Any:
                 errors.append(str(err))
         raise ConfigError(f"{key}={value!r}: expected {' or '.join(_type_name(a) for a in args)}")
     if origin is tuple:
-        if isinstance(value, str):
-            value = tuple(v for v in value.replace(" ", "").split(",") if v) if value else ()
+        item_tp = args[0] if args else Any
+        if isinstance(value, str):  # "crop,flip" or "3,5" from a command line
+            items = [v for v in value.replace(" ", "").split(",") if v]
+            value = tuple(parse_value(v) if item_tp in (int, float) else v for v in items)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}={value!r}: expected a tuple of {_type_name(args[0]) if args else 'values'}")
-        item_tp = args[0] if args else Any
         return tuple(_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value))
     if tp is Any:
         return value
@@ -161,7 +167,10 @@ class Config:
                         raise ConfigError(
                             f"{type(self).__name__}.{f.name}={item!r} is not allowed; choose from {list(choices)}"
                         )
-            for bound, ok, word in ((meta.get("low"), lambda v, b: v >= b, ">="), (meta.get("high"), lambda v, b: v <= b, "<=")):
+            high = meta.get("high")
+            if f.name == "seed" or f.name.endswith("_seed"):  # NumPy's and scikit-learn's generators take 0 <= seed < 2**32
+                high = SEED_MAX if high is None else min(high, SEED_MAX)
+            for bound, ok, word in ((meta.get("low"), lambda v, b: v >= b, ">="), (high, lambda v, b: v <= b, "<=")):
                 if bound is None or value is None:
                     continue
                 values = value if isinstance(value, tuple) else (value,)
@@ -210,6 +219,18 @@ class Config:
         """The fields that identify the run: all of them, except ``added`` fields at their default."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                 if not (f.metadata.get("added") and getattr(self, f.name) == f.default)}
+
+    def matches_stored(self, stored: dict[str, Any]) -> bool:
+        """Whether ``stored`` (the ``config.json`` of a cache entry) describes this config.
+
+        An entry written before a field was added lacks that field; it still matches while
+        the field is at its default (the same rule that keeps its key unchanged).
+        """
+        mine = json.loads(json.dumps(self.to_dict(), default=str))
+        for f in dataclasses.fields(self):
+            if f.metadata.get("added") and f.name not in stored and getattr(self, f.name) == f.default:
+                mine.pop(f.name, None)
+        return stored == mine
 
     def key(self) -> str:
         """Content hash of the identifying fields plus the package version (the run-cache key)."""

@@ -13,10 +13,15 @@ the dataset, every path searched and how to obtain it.
 """
 from __future__ import annotations
 
+import colorsys
 import dataclasses
+import functools
 import gzip
+import hashlib
 import os
 import socket
+import warnings
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -130,13 +135,21 @@ class DatasetInfo:
     loader: Callable[..., ImageData]
     probe: Callable[[], Path | None]  # where the files are, without loading them
     embedded: bool = False  # ships with an installed package or Debian package
+    num_classes: int | None = None  # known without loading (configs check class indices against it); None: varies
 
 
-def register(name, description, how_to_get, probe, embedded=False):
+#: classes of each registered dataset, known without loading it (configs check class indices against it);
+#: a dataset not listed varies (``synthetic``) or is registered with its own ``num_classes``
+NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "eurosat": 10,
+               "caltech101": 101, "stanford_dogs": 120, "digits": 10}
+
+
+def register(name, description, how_to_get, probe, embedded=False, num_classes=None):
     """Register a loader ``fn(split=...) -> ImageData`` in :data:`reprolib.core.registry.DATASETS`."""
 
     def deco(fn):
-        registry.register_dataset(name, DatasetInfo(name, description, how_to_get, fn, probe, embedded))
+        k = num_classes if num_classes is not None else NUM_CLASSES.get(name)
+        registry.register_dataset(name, DatasetInfo(name, description, how_to_get, fn, probe, embedded, k))
         return fn
 
     return deco
@@ -168,21 +181,23 @@ def load(name: str, split: str = "train", **kwargs) -> ImageData:
 
 
 def availability() -> list[dict]:
-    """One row per dataset: name, available here, where, how to obtain."""
+    """One row per dataset: name, available here, where, how to obtain (or what is wrong with the files found)."""
     rows = []
     for name in names():
         item = registry.DATASETS[name]
+        problem = ""
         try:
-            where = item.probe()
-        except Exception:  # a probe must never crash the listing
-            where = None
+            where = item.probe()  # probes check the files they can (e.g. Fashion-MNIST's sizes and checksums)
+        except Exception as err:  # noqa: BLE001 - a probe must never crash the listing; its reason is shown
+            where, problem = None, str(err)
         rows.append(
             {
                 "dataset": name,
                 "available": where is not None,
                 "location": str(where) if where is not None else "",
                 "description": item.description,
-                "how to obtain": "" if where is not None else item.how_to_get,
+                "how to obtain": "" if where is not None else (problem or item.how_to_get),
+                "problem": problem,
             }
         )
     return rows
@@ -222,73 +237,175 @@ def _try_torchvision(name: str, factory: Callable[[Path, bool], object], subdir_
 
 # ---------------------------------------------------------------------------- MNIST family
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+#: shape of each idx file's array (MNIST and Fashion-MNIST alike)
+_IDX_SHAPES = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
+               "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
+#: SHA-256 of Fashion-MNIST's unpacked idx files (Zalando's published data, github.com/zalandoresearch/fashion-mnist).
+#: torchvision's ``FashionMNIST.resources`` lists the MD5s of Zalando's .gz files; Debian's dataset-fashion-mnist
+#: recompresses them (other .gz bytes, same content), so the unpacked content is what is checked.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
 
 
-def _mnist_like_raw(root: Path, folder: str) -> Path | None:
-    """A torchvision-layout raw folder under ``root``, unpacking Debian's .gz copies if needed."""
-    raw = root / folder / "raw"
-    if all((raw / f).exists() for f in _IDX_FILES):
-        return raw
+class CorruptDataFile(DatasetUnavailable):
+    """Every copy of a dataset file on this machine is damaged (truncated, garbage or altered)."""
+
+
+class CorruptDataWarning(UserWarning):
+    """A damaged copy of a dataset file was skipped in favour of an intact one."""
+
+
+_VERIFIED: dict[tuple, str | None] = {}  # (path, size, mtime) -> problem or None, so a process checks a file once
+_WARNED: set[str] = set()
+
+
+def _idx_problem(blob: bytes, fname: str, sha256: str | None) -> str | None:
+    """What is wrong with the content of an idx file (its size and header, then its checksum), or None."""
+    shape = _IDX_SHAPES[fname]
+    expected = 4 + 4 * len(shape) + int(np.prod(shape))
+    if len(blob) != expected:
+        return f"{len(blob):,} bytes where the published file has {expected:,} (truncated or not this file)"
+    dims = tuple(int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(len(shape)))
+    if blob[:3] != b"\x00\x00\x08" or blob[3] != len(shape) or dims != shape:
+        return f"its idx header says {dims}, expected {shape}"
+    if sha256 is not None and hashlib.sha256(blob).hexdigest() != sha256:
+        return "its SHA-256 differs from the published file's (altered or damaged)"
     return None
 
 
-def _unpack_debian(debian_dir: Path, folder: str) -> Path | None:
-    """Debian ships the four idx files gzipped; torchvision wants them unpacked under <root>/<folder>/raw."""
-    if not all((debian_dir / (f + ".gz")).exists() for f in _IDX_FILES):
-        return None
-    raw = cache_root() / folder / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for f in _IDX_FILES:
-        target = raw / f
-        if not target.exists():
-            with gzip.open(debian_dir / (f + ".gz"), "rb") as src:
-                atomic_write_bytes(target, src.read())
-    return raw
+def _read_idx_bytes(path: Path) -> bytes:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    return path.read_bytes()
 
 
-def _mnist_family(name, folder, debian_name, tv_class, classes, mean, std):
-    def locate() -> Path | None:
-        for root in search_roots():
-            if _mnist_like_raw(root, folder):
-                return root / folder
-            for cand in (root / debian_name, root):
-                if all((cand / (f + ".gz")).exists() for f in _IDX_FILES):
-                    return cand
-        return None
+def _check_idx(path: Path, fname: str, sha256: str | None, load: bool = True) -> tuple[bytes | None, str | None]:
+    """``(content, None)`` for an intact copy, ``(None, problem)`` for a damaged one.
+
+    A file is checked once per process (keyed by path, size and modification time); with
+    ``load=False`` a file already known to be intact is not read again.
+    """
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED and (not load or _VERIFIED[key] is not None):
+        return None, _VERIFIED[key]
+    try:
+        blob = _read_idx_bytes(path)
+    except (OSError, EOFError, zlib.error) as err:  # a truncated or garbage .gz
+        blob, problem = None, f"unreadable ({type(err).__name__}: {err})"
+    else:
+        problem = _VERIFIED[key] if key in _VERIFIED else _idx_problem(blob, fname, sha256)
+    _VERIFIED[key] = problem
+    return (blob if problem is None else None), problem
+
+
+def _idx_candidates(folder: str, debian_name: str, fname: str) -> list[Path]:
+    """Every existing copy of one idx file, in search order (unpacked before gzipped within a root)."""
+    out = []
+    for root in search_roots():
+        for cand in (root / folder / "raw" / fname, root / folder / "raw" / (fname + ".gz"),
+                     root / debian_name / (fname + ".gz"), root / (fname + ".gz")):
+            if cand.is_file() and cand not in out:
+                out.append(cand)
+    return out
+
+
+def _warn_skipped(name: str, path: Path, problem: str, used: Path) -> None:
+    if str(path) in _WARNED:
+        return
+    _WARNED.add(str(path))
+    warnings.warn(f"{name}: {path} is damaged ({problem}); using the intact copy {used} instead. Delete {path} "
+                  "(or copy it again) to silence this warning.", CorruptDataWarning, stacklevel=4)
+
+
+def _intact_idx(name: str, folder: str, debian_name: str, fname: str, sha256: str | None, how: str,
+                load: bool = True) -> tuple[bytes | None, Path | None]:
+    """The content and path of the first intact copy of ``fname``; ``(None, None)`` when there is no copy at all.
+
+    Damaged copies before it are skipped with a :class:`CorruptDataWarning`; when every copy is
+    damaged, :class:`CorruptDataFile` names each and what to do.
+    """
+    bad = []
+    for cand in _idx_candidates(folder, debian_name, fname):
+        blob, problem = _check_idx(cand, fname, sha256, load)
+        if problem is None:
+            for path, why in bad:
+                _warn_skipped(name, path, why, cand)
+            return blob, cand
+        bad.append((cand, problem))
+    if bad:
+        listing = "; ".join(f"{p} is {why}" if why.startswith("unreadable") else f"{p} has {why}" for p, why in bad)
+        raise CorruptDataFile(f"dataset {name!r}: no intact copy of {fname}: {listing}. Delete the damaged file(s) and "
+                              f"get the files again: {how}")
+    return None, None
+
+
+def _parse_idx(blob: bytes) -> torch.Tensor:
+    ndim = blob[3]
+    dims = [int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return torch.from_numpy(np.frombuffer(blob, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims).copy())
+
+
+def _mnist_family(name, folder, debian_name, tv_class, classes, mean, std, sha256=None):
+    """``(probe, loader)`` of an MNIST-layout dataset: four idx files, verified before use.
+
+    Each file is taken from the first intact copy in the search roots — unpacked
+    (``<root>/<folder>/raw``) or gzipped (Debian's ``<root>/<debian_name>/*.gz``); a
+    gzipped copy is unpacked once into the user cache (atomically).  Every copy is checked
+    (size and idx header; SHA-256 where ``sha256`` lists the published files), so a
+    damaged copy never shadows a good one and the probe tells the truth.
+    """
+    sha256 = sha256 or {}
+
+    def how() -> str:
+        return registry.DATASETS[name].how_to_get if name in registry.DATASETS else ""
+
+    def probe() -> Path | None:
+        """Where the files are, after checking all four (raises CorruptDataFile when a file has no intact copy)."""
+        found = [_intact_idx(name, folder, debian_name, f, sha256.get(f), how(), load=False)[1] for f in _IDX_FILES]
+        return found[0].parent if all(found) else None
+
+    def read(fname: str) -> torch.Tensor:
+        blob, where = _intact_idx(name, folder, debian_name, fname, sha256.get(fname), how())
+        if blob is None and downloads_allowed():  # no copy at all: torchvision's download (it checks the MD5s)
+            import torchvision
+
+            _try_torchvision(name, lambda r, dl: getattr(torchvision.datasets, tv_class)(str(r), download=dl), lambda r: False)
+            blob, where = _intact_idx(name, folder, debian_name, fname, sha256.get(fname), how())
+        if blob is None:
+            raise _missing(name, search_roots())
+        if where.suffix == ".gz":  # unpack once: later loads read the plain file (a read-only cache just skips this)
+            target = cache_root() / folder / "raw" / fname
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, blob)
+            except OSError:
+                pass
+        return _parse_idx(blob)
 
     def loader(split="train") -> ImageData:
-        import torchvision
+        prefix = "train" if split == "train" else "t10k"
+        images = read(f"{prefix}-images-idx3-ubyte").unsqueeze(1).contiguous()
+        labels = read(f"{prefix}-labels-idx1-ubyte").long()
+        return ImageData(images, labels, tuple(classes), (mean,), (std,), name=f"{name}-{split}")
 
-        where = locate()
-        root = None
-        if where is not None:
-            if _mnist_like_raw(where.parent, folder):
-                root = where.parent
-            else:
-                _unpack_debian(where, folder)
-                root = cache_root()
-        if root is not None:
-            ds = getattr(torchvision.datasets, tv_class)(str(root), train=split == "train", download=False)
-        else:
-            ds = _try_torchvision(
-                name,
-                lambda r, dl: getattr(torchvision.datasets, tv_class)(str(r), train=split == "train", download=dl),
-                lambda r: False,
-            )
-        images = ds.data.unsqueeze(1).contiguous()
-        return ImageData(images, ds.targets.clone(), tuple(classes), (mean,), (std,), name=f"{name}-{split}")
-
-    return locate, loader
+    return probe, loader
 
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _fm_locate, _fm_loader = _mnist_family(
-    "fashion_mnist", "FashionMNIST", "fashion-mnist", "FashionMNIST", FASHION_CLASSES, 0.2860, 0.3530
+    "fashion_mnist", "FashionMNIST", "fashion-mnist", "FashionMNIST", FASHION_CLASSES, 0.2860, 0.3530, FASHION_MNIST_SHA256
 )
 register(
     "fashion_mnist",
     "Fashion-MNIST, 60k/10k 28x28 grey clothing images, 10 classes (the embedded default)",
-    "apt-get install dataset-fashion-mnist (Debian), or put the four idx files under $REPROLIB_DATA/FashionMNIST/raw",
+    "apt-get install dataset-fashion-mnist (Debian; --reinstall repairs it), or put the four idx files under "
+    "$REPROLIB_DATA/FashionMNIST/raw",
     _fm_locate,
     embedded=True,
 )(_fm_loader)
@@ -366,12 +483,19 @@ def _svhn_loader(split="train"):
 
 
 # ---------------------------------------------------------------------------- folder datasets
-def _load_folder(dataset, image_size: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode a PIL-backed dataset once (workers in a DataLoader) into a resized uint8 tensor."""
+def _load_folder(dataset, image_size: int, name: str, center_crop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a PIL-backed dataset once (workers in a DataLoader) into a resized uint8 tensor.
+
+    ``center_crop``: resize the short side to 256/224 of ``image_size`` and crop the centre
+    (torchvision's ImageNet evaluation transform, Resize(256) + CenterCrop(224)) instead of
+    squashing the whole image to a square.
+    """
     import torchvision.transforms.v2 as T
     from torch.utils.data import DataLoader
 
-    transform = T.Compose([T.RGB(), T.Resize((image_size, image_size), antialias=True), T.PILToTensor()])
+    resize = ([T.Resize(round(image_size * 256 / 224), antialias=True), T.CenterCrop(image_size)] if center_crop
+              else [T.Resize((image_size, image_size), antialias=True)])
+    transform = T.Compose([T.RGB(), *resize, T.PILToTensor()])
 
     class _Wrapped(torch.utils.data.Dataset):
         def __len__(self):
@@ -445,15 +569,22 @@ def _eurosat_loader(split="train", image_size: int = 64):
 
 
 _caltech_probe = _folder_probe("caltech101/101_ObjectCategories")
+#: the course's split files ("given split" of the Caltech-101 homework): lines like ``accordion/image_0002.jpg``
+CALTECH_SPLIT_FILES = {"train": "train.txt", "test": "test.txt"}
 
 
 @register(
     "caltech101",
-    "Caltech-101 objects, ~9k colour images of 101 categories (resized; fixed 80/20 stratified split)",
-    "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg",
+    "Caltech-101 objects, 8,677 colour images of 101 categories (BACKGROUND_Google removed); the course's "
+    "train.txt/test.txt split when present, else a fixed stratified 2:1 split; resized (short side) and centre-cropped",
+    "download Caltech-101 and unpack it as $REPROLIB_DATA/caltech101/101_ObjectCategories/<class>/*.jpg; put the "
+    "homework's train.txt and test.txt beside 101_ObjectCategories to use the given split",
     _caltech_probe,
 )
-def _caltech_loader(split="train", image_size: int = 128):
+def _caltech_loader(split="train", image_size: int = 224):
+    """Caltech-101 as in the homework: torchvision's loader (which drops BACKGROUND_Google, not a real class),
+    each image resized so its short side is 256/224 of ``image_size`` and centre-cropped (Resize(256) +
+    CenterCrop(224) at the default size)."""
     import torchvision
 
     def build():
@@ -462,11 +593,36 @@ def _caltech_loader(split="train", image_size: int = 128):
             lambda r, dl: torchvision.datasets.Caltech101(str(r), target_type="category", download=dl),
             lambda r: (r / "caltech101" / "101_ObjectCategories").is_dir(),
         )
-        images, labels = _load_folder(ds, image_size, "caltech101")
+        if "BACKGROUND_Google" in ds.categories:
+            raise RuntimeError("torchvision's Caltech101 kept BACKGROUND_Google; it is not a class and must be dropped")
+        images, labels = _load_folder(ds, image_size, "caltech101", center_crop=True)
         return images, labels, tuple(ds.categories)
 
-    images, labels, classes = _cached_folder_tensor("caltech101", image_size, build)
-    return _split_whole("caltech101", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD)
+    images, labels, classes = _cached_folder_tensor("caltech101-crop", image_size, build)
+    files = caltech_file_names(labels, classes)
+    where = _caltech_probe()
+    given = {k: where.parent / f for k, f in CALTECH_SPLIT_FILES.items()} if where is not None else {}
+    if given and all(p.exists() for p in given.values()):
+        keep = set(read_split_file(given[split]))
+        index = [i for i, f in enumerate(files) if f in keep]
+        whole = ImageData(images, labels, classes, IMAGENET_MEAN, IMAGENET_STD, name="caltech101")
+        return whole.subset(index, name=f"caltech101-{split}")
+    return _split_whole("caltech101", images, labels, classes, split, IMAGENET_MEAN, IMAGENET_STD, test_fraction=1 / 3)
+
+
+def caltech_file_names(labels: torch.Tensor, classes) -> list[str]:
+    """``<class>/image_NNNN.jpg`` of each image, in torchvision's order (classes sorted, images numbered from 1)."""
+    out, seen = [], {}
+    for label in labels.tolist():
+        seen[label] = seen.get(label, 0) + 1
+        out.append(f"{classes[label]}/image_{seen[label]:04d}.jpg")
+    return out
+
+
+def read_split_file(path) -> list[str]:
+    """The image paths a split file lists, without the BACKGROUND_Google class (not a real class)."""
+    lines = [line.strip().replace("\\", "/") for line in Path(path).read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("BACKGROUND_Google")]
 
 
 def load_image_folder(root, name: str | None = None, split: str = "train", image_size: int = 224) -> ImageData:
@@ -535,6 +691,135 @@ def _digits_loader(split="train"):
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     mean, std = channel_stats(images)
     return _split_whole("digits", images, labels, tuple(str(i) for i in range(10)), split, mean, std)
+
+
+# ---------------------------------------------------------------------------- rendered characters in colour
+GLYPH_CLASSES = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+#: the text fonts matplotlib ships (mpl-data/fonts/ttf): DejaVu Sans/Mono/Serif, STIX General, Computer Modern
+GLYPH_TRAIN_FONTS = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+    "DejaVuSansMono-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmb10.ttf", "cmtt10.ttf",
+)
+#: held out: the test split shows every character in fonts the training split never uses
+GLYPH_TEST_FONTS = ("DejaVuSans-BoldOblique.ttf", "DejaVuSansMono-Oblique.ttf", "DejaVuSerif-Italic.ttf",
+                    "STIXGeneralBol.ttf", "cmss10.ttf", "cmti10.ttf")
+#: colour photographs bundled with scikit-image and scikit-learn (the backgrounds)
+GLYPH_BACKGROUNDS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+                     "motorcycle", "china", "flower")
+GLYPHS_VERSION = 2  # bump when the rendering changes (it is part of the on-disk cache name)
+
+
+def glyph_backgrounds() -> list[np.ndarray]:
+    """The colour photographs (H, W, 3) uint8 that scikit-image and scikit-learn ship (no download)."""
+    import skimage.data as skd
+    from sklearn.datasets import load_sample_image
+
+    out = []
+    for name in GLYPH_BACKGROUNDS:
+        if name in ("china", "flower"):
+            img = load_sample_image(f"{name}.jpg")
+        elif name == "motorcycle":
+            img = skd.stereo_motorcycle()[0]
+        else:
+            img = getattr(skd, name)()
+        out.append(np.ascontiguousarray(img[..., :3]).astype(np.uint8))
+    return out
+
+
+def _font_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+@functools.lru_cache(maxsize=64)
+def _glyph_font(font_file: str):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(_font_dir() / font_file), 96)
+
+
+def render_glyph(char: str, font_file: str, rng: np.random.Generator, size: int = 64,
+                 backgrounds: list[np.ndarray] | None = None) -> np.ndarray:
+    """One colour image (size, size, 3) uint8 of ``char``: rendered in ``font_file`` at a random
+    height (55-85 % of the image), position and tilt (±10°), in a random colour whose brightness
+    contrasts with the photograph behind it (a random crop of one of :data:`GLYPH_BACKGROUNDS`
+    at half its contrast)."""
+    from PIL import Image, ImageDraw
+
+    backgrounds = backgrounds if backgrounds is not None else glyph_backgrounds()
+    font = _glyph_font(font_file)  # rendered at 96 px, then downsampled with antialiasing
+    canvas = Image.new("L", (160, 160), 0)
+    ImageDraw.Draw(canvas).text((80, 80), char, fill=255, font=font, anchor="mm")
+    canvas = canvas.rotate(float(rng.uniform(-10, 10)), resample=Image.BILINEAR)
+    box = canvas.getbbox()
+    if box is None:
+        raise ValueError(f"font {font_file} has no glyph for {char!r}")
+    glyph = canvas.crop(box)
+    height = rng.uniform(0.55, 0.85) * size
+    w, h = glyph.size
+    factor = min(height / h, 0.9 * size / w)
+    gw, gh = max(1, round(w * factor)), max(1, round(h * factor))
+    glyph = np.asarray(glyph.resize((gw, gh), Image.BILINEAR, reducing_gap=2.0), dtype=np.float32) / 255.0
+    alpha = np.zeros((size, size), np.float32)
+    top, left = rng.integers(0, size - gh + 1), rng.integers(0, size - gw + 1)
+    alpha[top:top + gh, left:left + gw] = glyph
+    photo = backgrounds[rng.integers(len(backgrounds))]
+    ph, pw = photo.shape[:2]
+    crop = int(rng.uniform(0.15, 0.5) * min(ph, pw))
+    y, x = rng.integers(0, ph - crop + 1), rng.integers(0, pw - crop + 1)
+    bg = np.asarray(Image.fromarray(photo[y:y + crop, x:x + crop]).resize((size, size), Image.BILINEAR, reducing_gap=2.0),
+                    np.float32) / 255.0
+    bg = 0.5 * bg + 0.5 * bg.mean(axis=(0, 1))  # half the photograph's contrast: clutter, but the glyph stays legible
+    lum = bg @ np.array([0.299, 0.587, 0.114], np.float32)
+    under = float((lum * alpha).sum() / max(alpha.sum(), 1e-6))
+    value = rng.uniform(0.0, 0.25) if under > 0.5 else rng.uniform(0.75, 1.0)
+    ink = np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.3, 1.0), value), np.float32)
+    img = bg * (1 - alpha[..., None]) + ink * alpha[..., None]
+    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+
+
+def render_glyphs(per_class: int, fonts, size: int = 64, seed: int = 0, classes=GLYPH_CLASSES) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` images of every character, fonts drawn in turn (so each is used equally), seeded."""
+    rng = np.random.default_rng(seed)
+    backgrounds = glyph_backgrounds()
+    images, labels = [], []
+    for label, char in enumerate(classes):
+        for i in range(per_class):
+            images.append(render_glyph(char, fonts[i % len(fonts)], rng, size, backgrounds))
+            labels.append(label)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(labels, dtype=torch.long)
+
+
+_GLYPH_COUNTS = {"train": 200, "test": 30}
+#: per-channel statistics of the rendered 64 px training split (checked against the data by the tests)
+GLYPH_MEAN, GLYPH_STD = (0.4913, 0.3839, 0.3436), (0.2749, 0.2208, 0.2253)
+
+
+@functools.lru_cache(maxsize=4)
+def _glyph_memo(split: str, size: int):
+    """The rendered split, built once per machine (on-disk tensor cache) and once per process."""
+    fonts, seed = (GLYPH_TRAIN_FONTS, 1) if split == "train" else (GLYPH_TEST_FONTS, 2)
+    name = f"glyphs-v{GLYPHS_VERSION}-{split}-{_GLYPH_COUNTS[split]}"
+    images, labels, _ = _cached_folder_tensor(
+        name, size, lambda: (*render_glyphs(_GLYPH_COUNTS[split], fonts, size, seed), GLYPH_CLASSES))
+    return images, labels
+
+
+@register(
+    "glyphs",
+    "62 characters (0-9, A-Z, a-z) rendered in colour on photograph crops, 64x64: 200 training images per class "
+    "in 15 fonts, 30 test images per class in 6 other fonts (built offline from matplotlib's fonts and "
+    "scikit-image/scikit-learn photographs)",
+    "generated from matplotlib's bundled fonts and scikit-image/scikit-learn sample photographs (no download)",
+    lambda: _font_dir() if (_font_dir() / GLYPH_TRAIN_FONTS[0]).exists() else None,
+    embedded=True,
+)
+def _glyphs_loader(split="train", image_size: int = 64):
+    images, labels = _glyph_memo(split, image_size)
+    return ImageData(images, labels, GLYPH_CLASSES, GLYPH_MEAN, GLYPH_STD, name=f"glyphs-{split}")
 
 
 def synthetic(

@@ -8,6 +8,7 @@ index operation, one normalisation and one vectorised augmentation.  See
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable, Iterator, Sequence
 
@@ -68,6 +69,24 @@ class V2PerSample:
         return torch.cat([self.transform(chunk) for chunk in x.tensor_split(groups)])
 
 
+def in_pixel_space(transform: BatchTransform, mean, std) -> BatchTransform:
+    """Run a pixel-space transform (images in [0, 1], e.g. colour jitter) on *normalised* batches.
+
+    :class:`TensorLoader` augments batches after normalisation; colour transforms expect
+    [0, 1] images, so this un-normalises, clamps to [0, 1] (float error only), applies
+    ``transform`` and normalises again with the same statistics.
+    """
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def apply(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        mm, ss = m.to(x.device, x.dtype), s.to(x.device, x.dtype)
+        pixels = (x * ss + mm).clamp_(0.0, 1.0)
+        return (transform(pixels, generator) - mm) / ss
+
+    return apply
+
+
 @registry.augmentation("crop")
 def _crop(padding: int = 4) -> BatchTransform:
     return lambda x, generator=None: random_crop(x, padding, generator)
@@ -78,9 +97,13 @@ def _flip(padding: int = 4) -> BatchTransform:
     return lambda x, generator=None: random_hflip(x, generator)
 
 
-def build_augment(names: Sequence[str], padding: int = 4) -> BatchTransform | None:
+def build_augment(names: Sequence[str], padding: int = 4, mean=None, std=None) -> BatchTransform | None:
     """Named batch augmentations applied in order (:data:`reprolib.core.registry.AUGMENTATIONS`):
-    ``"crop"`` (pad + random crop), ``"flip"`` (horizontal), and any a chapter registers."""
+    ``"crop"`` (pad + random crop), ``"flip"`` (horizontal), and any a chapter registers.
+
+    A factory that takes ``mean`` and ``std`` keywords gets the data's normalisation statistics
+    (a pixel-space transform needs them to undo the normalisation, see :func:`in_pixel_space`).
+    """
     unknown = [n for n in names if n not in registry.AUGMENTATIONS]
     if unknown:
         raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; known: {sorted(registry.AUGMENTATIONS)}")
@@ -88,7 +111,7 @@ def build_augment(names: Sequence[str], padding: int = 4) -> BatchTransform | No
         return None
     # crop before flip whatever the order given (the order of the seed reports' pipelines)
     ordered = sorted(names, key=lambda n: {"crop": 0, "flip": 1}.get(n, 2))
-    steps = [registry.AUGMENTATIONS[n](padding) for n in ordered]
+    steps = [_make_step(registry.AUGMENTATIONS[n], padding, mean, std) for n in ordered]
 
     def augment(x, generator=None):
         for step in steps:
@@ -96,6 +119,15 @@ def build_augment(names: Sequence[str], padding: int = 4) -> BatchTransform | No
         return x
 
     return augment
+
+
+def _make_step(factory, padding, mean, std) -> BatchTransform:
+    params = inspect.signature(factory).parameters
+    if "mean" in params and "std" in params:
+        if mean is None or std is None:
+            raise ValueError(f"augmentation {factory.__name__} works in pixel space and needs the data's mean and std")
+        return factory(padding, mean=mean, std=std)
+    return factory(padding)
 
 
 # ---------------------------------------------------------------------------- loader
@@ -185,4 +217,5 @@ def evaluation_batches(data: ImageData, batch_size: int = 512, device="cpu"):
     return TensorLoader(data, batch_size, shuffle=False, device=device)
 
 
-__all__ = ["TensorLoader", "FeatureLoader", "V2PerSample", "random_crop", "random_hflip", "build_augment", "normalize", "evaluation_batches"]
+__all__ = ["TensorLoader", "FeatureLoader", "V2PerSample", "random_crop", "random_hflip", "build_augment", "in_pixel_space",
+           "normalize", "evaluation_batches"]

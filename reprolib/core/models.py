@@ -128,6 +128,7 @@ def _report_cnn(num_classes: int, in_channels: int = 3, **kwargs) -> nn.Module:
 
 # ---------------------------------------------------------------------------- narrow torchvision families
 _RESNET = re.compile(r"^resnet(18|34|50|101|152)-w(\d+)(-small)?$")
+_ALEXNET = re.compile(r"^alexnet-w(\d+)$")
 _DENSENET = re.compile(r"^densenet(121|161|169|201)-g(\d+)(-small)?$")
 _RESNET_LAYOUT = {"18": ("basic", (2, 2, 2, 2)), "34": ("basic", (3, 4, 6, 3)), "50": ("bottleneck", (3, 4, 6, 3)),
                   "101": ("bottleneck", (3, 4, 23, 3)), "152": ("bottleneck", (3, 8, 36, 3))}
@@ -177,6 +178,48 @@ def narrow_resnet(depth: int, width: int, num_classes: int, in_channels: int = 3
     return NarrowResNet()
 
 
+def narrow_alexnet(width: int, num_classes: int, in_channels: int = 3, dropout: float = 0.5) -> nn.Module:
+    """torchvision's ``AlexNet`` class with every layer narrowed by ``width / 64``.
+
+    Convolutions ``width, 3·width, 6·width, 4·width, 4·width`` (64, 192, 384, 256, 256 in AlexNet)
+    and fully connected layers of ``64·width`` units (4096), so ``alexnet-w64`` has exactly
+    torchvision's shapes.  The layout is AlexNet's (Krizhevsky et al. 2012; torchvision's
+    single-GPU variant): five convolutions (11x11/4, 5x5, 3x3 x3) with max-pooling after the
+    first, second and fifth, adaptive average pooling to 6x6, then dropout-FC-ReLU twice and
+    the final FC.  Module names are torchvision's (``features.0`` … ``features.12``,
+    ``avgpool``, ``classifier.0`` … ``classifier.6``), so freezing policies and hooks written
+    for AlexNet apply unchanged.  Like AlexNet it needs inputs of at least 63 px.
+    """
+    from torchvision.models import AlexNet
+
+    widths = (width, 3 * width, 6 * width, 4 * width, 4 * width)
+    hidden = 64 * width
+
+    class NarrowAlexNet(AlexNet):
+        def __init__(self):
+            nn.Module.__init__(self)
+            c1, c2, c3, c4, c5 = widths
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+                nn.Conv2d(c1, c2, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+                nn.Conv2d(c2, c3, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(c3, c4, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.Conv2d(c4, c5, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=3, stride=2),
+            )
+            self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+            self.classifier = nn.Sequential(
+                nn.Dropout(p=dropout), nn.Linear(c5 * 6 * 6, hidden), nn.ReLU(inplace=True),
+                nn.Dropout(p=dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                nn.Linear(hidden, num_classes),
+            )
+
+    NarrowAlexNet.__name__ = NarrowAlexNet.__qualname__ = "AlexNet"
+    return NarrowAlexNet()
+
+
 def narrow_densenet(depth: int, growth: int, num_classes: int, in_channels: int = 3, small_input: bool = False) -> nn.Module:
     """torchvision's ``DenseNet`` class with growth rate ``growth`` (32 in DenseNet-121) and
     ``2·growth`` initial features; ``small_input`` swaps the 7x7/2 stem and its max-pool for a 3x3/1 conv."""
@@ -200,6 +243,9 @@ def _parse_family(name: str):
     m = _DENSENET.match(name)
     if m:
         return lambda nc, ic: narrow_densenet(int(m.group(1)), int(m.group(2)), nc, ic, bool(m.group(3)))
+    m = _ALEXNET.match(name)
+    if m and int(m.group(1)) >= 1:
+        return lambda nc, ic: narrow_alexnet(int(m.group(1)), nc, ic)
     return None
 
 
@@ -210,6 +256,13 @@ NATIVE_INPUT = {"inception_v3": 299}
 MIN_INPUT = {"inception_v3": 75, "alexnet": 63, "squeezenet1_0": 33, "squeezenet1_1": 33}
 
 
+def min_input(name: str) -> int:
+    """The smallest input size a model accepts (0: any); the narrow AlexNets share AlexNet's 63 px."""
+    if _ALEXNET.match(name):
+        return MIN_INPUT["alexnet"]
+    return MIN_INPUT.get(name, 0)
+
+
 def torchvision_names() -> list[str]:
     import torchvision
 
@@ -218,8 +271,9 @@ def torchvision_names() -> list[str]:
 
 def names() -> list[str]:
     """Known model names: ``wrn-<depth>-<width>`` (depth 6n+4), ``resnet<18|34|50|101|152>-w<width>[-small]``,
-    ``densenet<121|161|169|201>-g<growth>[-small]`` (narrow torchvision classes), registered builders, torchvision's."""
-    return ["wrn-<depth>-<width>", "resnet<depth>-w<width>[-small]", "densenet<depth>-g<growth>[-small]",
+    ``densenet<121|161|169|201>-g<growth>[-small]``, ``alexnet-w<width>`` (narrow torchvision classes),
+    registered builders, torchvision's."""
+    return ["wrn-<depth>-<width>", "resnet<depth>-w<width>[-small]", "densenet<depth>-g<growth>[-small]", "alexnet-w<width>",
             *sorted(registry.MODELS), *torchvision_names()]
 
 

@@ -25,6 +25,22 @@ class DuplicateName(KeyError):
     """A name registered twice in one table."""
 
 
+class Diverged(FloatingPointError):
+    """Training diverged: the run is never a result.
+
+    Part of the experiment protocol: an experiment function either returns
+    ``{"metrics", "history"}`` or raises ``Diverged``; the run cache then stores the run as
+    *diverged* (so it is not retrained for nothing) and never reports it as a result.
+    ``history`` holds what was recorded up to the divergence (shown, never averaged).
+    Raised by the trainer (:mod:`reprolib.core.train`, which re-exports it) and by
+    chapter-specific training loops.
+    """
+
+    def __init__(self, message: str, *, history: dict | None = None):
+        super().__init__(message)
+        self.history = history or {}
+
+
 def _add(table: dict, what: str, name: str, value) -> None:
     if name in table and table[name] is not value:
         raise DuplicateName(f"{what} {name!r} is registered twice ({table[name]!r} and {value!r})")
@@ -33,7 +49,7 @@ def _add(table: dict, what: str, name: str, value) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A named experiment: its config class and ``fn(config, ctx) -> {"metrics", "history"}``."""
+    """A named experiment: its config class and ``fn(config, ctx) -> {"metrics", "history"}`` (or it raises :class:`Diverged`)."""
 
     name: str
     config_cls: type

@@ -5,11 +5,18 @@ ours are ``mean ± std (n=…)`` over seeds.  A verdict follows from a test
 (:func:`verdict`): a difference from Welch's t-test, "the same" from an equivalence
 test (two one-sided tests, TOST, with a stated margin), "inconclusive" when neither
 decides.  The vocabulary is fixed: :data:`VERDICTS`.
+
+A diverged run (``result.diverged``, see :mod:`reprolib.core.runs`) is never a result:
+:func:`values` gives NaN for it (so means, tests and verdicts leave it out and show the
+smaller n), :func:`summarize` says how many runs diverged, :func:`history_frame` leaves
+its curves out, and :func:`best_setting` never picks a setting with a diverged run.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -37,12 +44,14 @@ def mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 2) -> st
 
 
 def history_frame(results, key: str = "epoch", label: str | None = None, one_based: bool = False, **labels) -> pd.DataFrame:
-    """Long-form history of several runs: one row per (run, epoch or step), with ``seed`` and labels.
+    """Long-form history of several finished runs (diverged runs are left out): one row per (run, epoch or step), with ``seed`` and labels.
 
     ``one_based`` numbers epochs from 1, as most reports' figures do.
     """
     frames = []
     for r in results:
+        if is_diverged(r):  # its curve up to the divergence is not a result (and would wreck the axes)
+            continue
         df = pd.DataFrame(r.history.get(key, []))
         if df.empty:
             continue
@@ -72,6 +81,14 @@ def curves(df: pd.DataFrame, x: str, y: str, hue: str | None = None, ax=None, ti
     return ax
 
 
+@contextlib.contextmanager
+def _quiet_constant_samples():
+    """scipy warns ("precision loss") when one group has no spread; Welch's test is still defined then."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        yield
+
+
 def welch(a: Sequence[float], b: Sequence[float], alternative: str = "greater") -> dict:
     """Welch's unequal-variance t-test of mean(a) vs mean(b) (scipy); NaN p when n < 2 in a group."""
     from scipy import stats
@@ -79,7 +96,8 @@ def welch(a: Sequence[float], b: Sequence[float], alternative: str = "greater") 
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
         return {"t": float("nan"), "p": float("nan"), "diff": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"), "n_a": len(a), "n_b": len(b)}
-    res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
+    with _quiet_constant_samples():
+        res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
     return {"t": float(res.statistic), "p": float(res.pvalue), "diff": float(a.mean() - b.mean()), "n_a": len(a), "n_b": len(b)}
 
 
@@ -96,8 +114,9 @@ def tost(a: Sequence[float], b: Sequence[float], margin: float) -> dict:
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
         return {"p": float("nan"), "diff": float(a.mean() - b.mean()) if len(a) and len(b) else float("nan"), "margin": margin}
-    p_low = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
-    p_high = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue
+    with _quiet_constant_samples():
+        p_low = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
+        p_high = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue
     return {"p": float(max(p_low, p_high)), "diff": float(a.mean() - b.mean()), "margin": margin}
 
 
@@ -145,6 +164,15 @@ def verdict(a: Sequence[float], b: Sequence[float], claim: str = "greater", marg
     n = f"n = {na}, {nb}"
     if na < 2 or nb < 2:
         return Verdict("inconclusive", f"{n}: a test needs n ≥ 2 per group")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread in either group: no t statistic, the values decide
+        gap = float(a[0]) - float(b[0])
+        if gap == 0:
+            return Verdict("inconclusive", f"every value equals {float(a[0]):g} in both groups: nothing to rank, {n}")
+        holds = {"greater": gap > 0, "less": gap < 0, "same": margin is not None and abs(gap) < margin}[claim]
+        if claim == "same" and margin is None:
+            raise ValueError("a sameness claim needs an equivalence margin (TOST)")
+        label = ("equivalent" if holds else "not reproduced") if claim == "same" else ("reproduced" if holds else "not reproduced")
+        return Verdict(label, f"no spread: all of A = {float(a[0]):g}, all of B = {float(b[0]):g}, {n}")
     eq = None
     if margin is not None:
         eq = tost(a, b, margin)
@@ -194,9 +222,49 @@ def verdict_threshold(values: Sequence[float], threshold: float, claim: str = "g
     return Verdict("inconclusive", f"one-sample t-test vs {threshold:g}: p = {_fmt_p(p)}, {n}", p)
 
 
+def is_diverged(result) -> bool:
+    """Whether a run result is a diverged run (no metrics; never a result)."""
+    return bool(getattr(result, "diverged", False))
+
+
 def values(results, metric: str = "test_acc") -> list[float]:
-    """One metric of several runs (e.g. the per-seed test accuracies of one setting)."""
-    return [r.metrics[metric] for r in results]
+    """One metric of several runs (e.g. the per-seed test accuracies of one setting); NaN for a diverged run.
+
+    NaN is what every summary here leaves out (:func:`mean_std`, ``Verdicts``), so the n
+    they show counts the finished runs only; :func:`summarize` also says how many diverged.
+    """
+    return [math.nan if is_diverged(r) else r.metrics[metric] for r in results]
+
+
+def summarize(results, metric: str = "test_acc", scale: float = 1.0, digits: int = 2) -> str:
+    """``mean ± std (n=k)`` of the finished runs, with ``"; d of N diverged"`` — or ``"diverged (N of N runs)"``."""
+    results = list(results)
+    n_div = sum(is_diverged(r) for r in results)
+    if results and n_div == len(results):
+        return f"diverged ({n_div} of {n_div} runs)"
+    text = mean_std(values(results, metric), scale, digits)
+    return text + (f"; {n_div} of {len(results)} diverged" if n_div else "")
+
+
+def diverged_settings(groups: dict) -> list:
+    """The labels of ``{label: [results]}`` with at least one diverged run."""
+    return [label for label, rs in groups.items() if any(is_diverged(r) for r in rs)]
+
+
+def best_setting(groups: dict, metric: str = "best_val_acc", higher: bool = True):
+    """The label of ``{label: [results]}`` with the best mean ``metric``, or None.
+
+    A setting with a diverged run is never the best (a setting that diverges for one seed is
+    not a reliable choice), nor one without finite values; None when no setting qualifies.
+    """
+    means = {}
+    for label, rs in groups.items():
+        vals = [v for v in values(rs, metric) if v is not None and math.isfinite(v)]
+        if rs and not any(is_diverged(r) for r in rs) and len(vals) == len(rs):
+            means[label] = float(np.mean(vals))
+    if not means:
+        return None
+    return (max if higher else min)(means, key=means.get)
 
 
 def reported_vs_ours(rows: Sequence[dict], source: str | None = None) -> pd.DataFrame:

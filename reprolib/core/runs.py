@@ -6,8 +6,16 @@ arrays, and ``manifest.json`` listing every file with its SHA-256 — written la
 an entry without a valid manifest is unfinished or corrupt.  Otherwise the experiment
 function trains in that folder (it may checkpoint there and resume after an
 interruption), all writes are atomic (:mod:`reprolib.core.io`), and a file lock
-keeps two processes from training the same config at once.  A corrupt entry is
-reported, moved aside and recomputed.
+keeps two processes from training the same config at once (a process that waits says
+for what and who holds the lock: ``<key>.holder.json`` beside the lock).  A corrupt entry
+is reported, moved aside and recomputed.
+
+A run whose experiment raises :class:`~reprolib.core.registry.Diverged` is stored as a
+finished entry with status ``diverged`` (reason and history up to the divergence), so
+asking again does not retrain it; its :class:`RunResult` has ``diverged=True`` and no
+metrics, weights or arrays (asking for them raises :class:`NoResult`).  Finished entries
+are read without the lock and without writing, so a read-only cache serves them; a run
+that would have to be written there fails with :class:`CacheNotWritable`.
 
 Derived artefacts (transition curves, embeddings, features) are cached the same way
 with :func:`memo`, keyed by what they are computed from.
@@ -18,26 +26,58 @@ change to the code should invalidate earlier results.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
 import socket
+import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import registry
+from . import fastpath, registry
 from .config import Config
 from .io import atomic_np_save, atomic_savez, atomic_torch_save, atomic_write_json, sha256_file
+from .registry import Diverged
+
+FINISHED, DIVERGED = "finished", "diverged"
+STATUSES = (FINISHED, DIVERGED)
+
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class CorruptRunWarning(UserWarning):
     """A cache entry failed its integrity check and will be recomputed."""
+
+
+class ReadOnlyCacheWarning(UserWarning):
+    """Derived arrays were computed but could not be stored: the run cache is not writable."""
+
+
+class NoResult(LookupError):
+    """Asked for a metric, weights or arrays of a diverged run: a diverged run is never a result."""
+
+
+class CacheNotWritable(PermissionError):
+    """The run cache cannot be written: a run that is not in it cannot be trained there."""
+
+
+class _DivergedMetrics(dict):
+    """The metrics of a diverged run: its reason and cost only; any other metric raises :class:`NoResult`."""
+
+    run = ""
+
+    def __missing__(self, key):
+        raise NoResult(f"{self.run} diverged, so it has no {key!r}: {self.get('diverged', '')}")
 
 
 def cache_dir() -> Path:
@@ -78,13 +118,36 @@ class RunResult:
     history: dict
     path: Path
     cached: bool  # True when read back rather than computed by this call
+    status: str = FINISHED  # or DIVERGED: stored so it is not retrained, never a result
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"run status {self.status!r} is not one of {STATUSES}")
+        if self.diverged and not isinstance(self.metrics, _DivergedMetrics):
+            self.metrics = _DivergedMetrics(self.metrics)
+            self.metrics.run = f"run {self.config.EXPERIMENT}/{self.path.name} ({describe(self.config)})"
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == DIVERGED
+
+    @property
+    def reason(self) -> str:
+        """Why the run diverged ("" for a finished run)."""
+        return str(self.metrics.get("diverged", "")) if self.diverged else ""
+
+    def _require_result(self, what: str) -> None:
+        if self.diverged:
+            raise NoResult(f"{self.metrics.run} diverged, so it has no {what}: {self.reason}")
 
     def load_state(self, name: str = "model") -> dict:
         import torch
 
+        self._require_result(f"saved state {name!r}")
         return torch.load(self.path / f"{name}.pt", map_location="cpu", weights_only=True)
 
     def load_array(self, name: str) -> np.ndarray:
+        self._require_result(f"array {name!r}")
         return np.load(self.path / f"{name}.npy", allow_pickle=False)
 
     def files(self) -> list[str]:
@@ -96,25 +159,57 @@ def entry_path(config: Config) -> Path:
     return cache_dir() / name / config.key()
 
 
+def describe(config: Config, limit: int = 6) -> str:
+    """A short description of a run for messages: its identifying fields that differ from the defaults (at most ``limit``)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changed = [f"{k}={v!r}" for k, v in config.to_dict().items() if v != defaults.get(k)]
+    return ", ".join(changed[:limit] + (["…"] if len(changed) > limit else [])) or "defaults"
+
+
+def _nan_for_null(obj):
+    """Strict JSON stores NaN/inf as null (:func:`reprolib.core.io.atomic_write_json`); read numbers back as NaN."""
+    if obj is None:
+        return math.nan
+    if isinstance(obj, dict):
+        return {k: _nan_for_null(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_for_null(v) for v in obj]
+    return obj
+
+
 def _read_entry(path: Path, config: Config) -> RunResult | None:
-    """The finished entry at ``path`` or None; raises ValueError if it exists but is corrupt."""
+    """The finished entry at ``path`` or None; raises ValueError if it exists but is corrupt (any shape of damage)."""
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         return None
     try:
         manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise ValueError("manifest.json is not a {'files': {name: sha256}} object")
         for fname, digest in manifest["files"].items():
-            if not (path / fname).exists():
+            if not isinstance(fname, str) or Path(fname).name != fname or fname.startswith("."):
+                raise ValueError(f"manifest names {fname!r}, not a file of the entry")
+            if not (path / fname).is_file():
                 raise ValueError(f"missing file {fname}")
             if sha256_file(path / fname) != digest:
                 raise ValueError(f"checksum mismatch in {fname}")
+        for needed in ("result.json", "config.json"):
+            if needed not in manifest["files"]:
+                raise ValueError(f"the manifest does not cover {needed}")
         result = json.loads((path / "result.json").read_text())
         stored = json.loads((path / "config.json").read_text())
-        if stored["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+        if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict) \
+                or not isinstance(result.get("history", {}), dict):
+            raise ValueError("result.json is not a {'metrics': {...}, 'history': {...}} object")
+        status = result.get("status", FINISHED)
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict) or not config.matches_stored(stored["config"]):
             raise ValueError("stored config differs from the requested one (hash collision?)")
     except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError, OSError) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from None
-    return RunResult(config, result["metrics"], result.get("history", {}), path, cached=True)
+    return RunResult(config, _nan_for_null(result["metrics"]), _nan_for_null(result.get("history", {})), path,
+                     cached=True, status=status)
 
 
 def _quarantine(path: Path, reason: str) -> None:
@@ -123,8 +218,45 @@ def _quarantine(path: Path, reason: str) -> None:
     shutil.move(str(path), str(target))
 
 
+def _not_writable(err: OSError, config: Config) -> CacheNotWritable | None:
+    """A one-line :class:`CacheNotWritable` for a permission / read-only error of the cache, else None."""
+    if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return None
+    if err.filename is not None and not str(err.filename).startswith(str(cache_dir())):
+        return None  # e.g. an unreadable data file: not the cache's fault
+    return CacheNotWritable(
+        err.errno, f"the run cache {cache_dir()} is not writable ({os.strerror(err.errno)}: {err.filename}), so run "
+        f"{config.EXPERIMENT}/{config.key()} ({describe(config)}) cannot be trained or repaired there; finished runs are "
+        "read without writing — set REPROLIB_CACHE to a writable folder to compute this one")
+
+
+def holder_path(config: Config) -> Path:
+    """Beside the lock: which process holds it (pid, host, start time), for a waiting process to say."""
+    return Path(str(entry_path(config)) + ".holder.json")
+
+
+def _acquire(lock, config: Config) -> None:
+    """Take the run's lock; when another process holds it, say what we wait for and who holds it, then wait."""
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+        return
+    except Timeout:
+        pass
+    try:
+        holder = json.loads(holder_path(config).read_text())
+        who = (f"pid {holder['pid']} on {holder['host']}, training since {holder['started']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "another process (no holder record)"
+    print(f"waiting for run {config.EXPERIMENT}/{config.key()} ({describe(config)}): it is held by {who}; "
+          f"lock {lock.lock_file}", file=sys.stderr, flush=True)
+    lock.acquire()
+
+
 def lookup(config: Config) -> RunResult | None:
     """The cached result for ``config`` if a valid one exists (never trains)."""
+    config = fastpath.resolve(config)
     try:
         return _read_entry(entry_path(config), config)
     except ValueError:
@@ -132,9 +264,13 @@ def lookup(config: Config) -> RunResult | None:
 
 
 def run(config: Config, *, progress: bool = True, force: bool = False) -> RunResult:
-    """The result of ``config``: from the cache when present and intact, else computed and stored."""
+    """The result of ``config``: from the cache when present and intact, else computed and stored.
+
+    A run that diverges is stored as diverged and returned with ``diverged=True`` (module docstring).
+    """
     from filelock import FileLock
 
+    config = fastpath.resolve(config)  # the precision this machine trains it in is part of its key
     name = config.EXPERIMENT
     if name not in registry.EXPERIMENTS:
         raise KeyError(f"no experiment registered as {name!r}; known: {sorted(registry.EXPERIMENTS)}")
@@ -146,8 +282,13 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
             found = None  # re-checked (and quarantined) under the lock below
         if found is not None:
             return found
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    lock = FileLock(str(path) + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _acquire(lock, config)
+    except OSError as err:
+        raise (_not_writable(err, config) or err) from None
+    try:
         if not force:
             try:
                 found = _read_entry(path, config)
@@ -158,21 +299,48 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
                 return found
         elif path.exists():
             shutil.rmtree(path)
-        path.mkdir(exist_ok=True)
-        (path / "manifest.json").unlink(missing_ok=True)
-        atomic_write_json(path / "config.json", {"experiment": name, "config": config.to_dict()})
-        started = time.time()
-        out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
-        if not isinstance(out, dict) or "metrics" not in out:
-            raise TypeError(f"experiment {name!r} must return a dict with 'metrics' (and optionally 'history')")
-        metrics = dict(out["metrics"])
-        metrics.setdefault("wall_seconds", time.time() - started)
-        atomic_write_json(path / "result.json", {"metrics": metrics, "history": out.get("history", {})})
-        atomic_write_json(path / "provenance.json", provenance())
-        (path / "checkpoint.pt").unlink(missing_ok=True)
-        files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
-        atomic_write_json(path / "manifest.json", {"files": files, "finished": time.time()})
-        return RunResult(config, metrics, out.get("history", {}), path, cached=False)
+        atomic_write_json(holder_path(config), {"pid": os.getpid(), "host": socket.gethostname(),
+                                                "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        return _compute(config, path, progress)
+    except OSError as err:
+        raise (_not_writable(err, config) or err) from None
+    finally:
+        holder_path(config).unlink(missing_ok=True)
+        lock.release()
+
+
+def _compute(config: Config, path: Path, progress: bool) -> RunResult:
+    """Train ``config`` into ``path`` (the lock is held) and write the finished (or diverged) entry."""
+    name = config.EXPERIMENT
+    path.mkdir(exist_ok=True)
+    (path / "manifest.json").unlink(missing_ok=True)
+    atomic_write_json(path / "config.json", {"experiment": name, "config": config.to_dict()})
+    started = time.time()
+    compute = None
+    try:
+        with fastpath.run_scope(config) as compute:  # the run's own thread count, whoever runs it
+            out = registry.EXPERIMENTS[name].fn(config, RunContext(path, progress))
+        status = FINISHED
+    except Diverged as err:  # stored, so asking again does not retrain it; never a result
+        out, status = {"metrics": {"diverged": str(err)}, "history": err.history}, DIVERGED
+        for stale in path.iterdir():  # weights or arrays saved before the divergence are not a result either
+            if stale.is_file() and stale.name not in ("config.json", "checkpoint.pt"):
+                stale.unlink()
+    if not isinstance(out, dict) or "metrics" not in out:
+        raise TypeError(f"experiment {name!r} must return a dict with 'metrics' (and optionally 'history')")
+    metrics = dict(out["metrics"])
+    metrics.setdefault("wall_seconds", time.time() - started)
+    if compute is not None:
+        metrics.setdefault("compute", fastpath.current_record(compute))
+    atomic_write_json(path / "result.json", {"status": status, "metrics": metrics, "history": out.get("history", {})})
+    atomic_write_json(path / "provenance.json", {**provenance(), **({"threads": compute["threads"], "compute": metrics["compute"]}
+                                                                     if compute is not None else {})})
+    (path / "checkpoint.pt").unlink(missing_ok=True)
+    files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
+    atomic_write_json(path / "manifest.json", {"files": files, "finished": time.time(), "status": status})
+    stored = json.loads((path / "result.json").read_text())  # what a later read gets (NaN stored as null, tuples as lists)
+    return RunResult(config, _nan_for_null(stored["metrics"]), _nan_for_null(stored["history"]), path, cached=False,
+                     status=status)
 
 
 def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -193,20 +361,40 @@ def memo(kind: str, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> d
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, like a corrupt run entry
             warnings.warn(f"{path} is unreadable ({type(err).__name__}); recomputing", CorruptRunWarning, stacklevel=2)
             path.unlink(missing_ok=True)
-    out = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savez(path, **out)
+    with fastpath.threads(1):  # like a run: the same arrays whatever the core count of the machine
+        out = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_savez(path, **out)
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        warnings.warn(f"the run cache {cache_dir()} is not writable ({os.strerror(err.errno)}): the {kind} arrays were "
+                      "computed but not stored", ReadOnlyCacheWarning, stacklevel=2)
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def memo_frame(kind: str, key: str, compute: Callable[[], "pd.DataFrame"]) -> "pd.DataFrame":
+    """A table derived from runs or settings (e.g. a sweep), cached like :func:`memo` (one array per column;
+    text columns as strings, a column of equal-length tuples as a 2-D array)."""
+    import pandas as pd
+
+    def arrays():
+        df = compute()
+        out = {}
+        for i, col in enumerate(df.columns):
+            values = df[col].to_numpy()
+            if values.dtype == object and len(values) and all(isinstance(v, tuple) for v in values):
+                out[f"{i:04d}:tuple:{col}"] = np.array([list(v) for v in values])
+            else:
+                out[f"{i:04d}::{col}"] = values.astype(str) if values.dtype == object else values
+        return out
+
+    columns = {}
+    for name, values in sorted(memo(kind, key, arrays).items()):
+        _, how, col = name.split(":", 2)
+        columns[col] = [tuple(v) for v in values.tolist()] if how == "tuple" else values
+    return pd.DataFrame(columns)
 
 
 def provenance() -> dict:
@@ -231,7 +419,7 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "host": socket.gethostname(),
-        "cpu": _cpu_model(),
+        "cpu": fastpath.cpu_model(),
         "cores": cores,
         "threads": torch.get_num_threads(),
         "device": device,

@@ -9,6 +9,8 @@ themselves from their own packages (:mod:`reprolib.core.registry`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import time
 
 import torch
@@ -17,8 +19,10 @@ from . import data as data_mod
 from . import models, registry, transfer
 from .config import ConfigError, option, require
 from .loader import FeatureLoader, TensorLoader, build_augment, evaluation_batches
-from .runs import RunContext, run
+from .runs import RunContext, memo, run
 from .train import TrainSpec, default_device, evaluate, fit, predict, seed_everything
+#: the smallest explicit ``image_size`` (below it, three stride-2 stages leave no spatial extent worth the name)
+MIN_IMAGE_SIZE = 8
 #: Optimiser of an offline source model for networks without batch normalisation: from
 #: scratch they stay at chance with SGD (AlexNet, 8 Fashion-MNIST classes, 3 epochs:
 #: 0.165 at lr 0.1, 0.205 at lr 0.01), so they pretrain with Adam instead.
@@ -52,6 +56,8 @@ class TrainConfig(TrainSpec):
     source_epochs: int = option(3, low=1, help="epochs of the offline source model (weights='source')")
     source_train_size: int = option(0, low=0, help="source-task subset size (0 = same as train_size)")
     device: str = option("auto", choices=("auto", "cpu", "cuda"))
+    eval_train: bool = option(False, added=True, help="after each epoch also evaluate the un-augmented training split in "
+                              "eval mode (train_eval_loss/acc), as reports that plot train vs validation accuracy do")
 
     def check(self):
         super().check()
@@ -64,13 +70,75 @@ class TrainConfig(TrainSpec):
             raise ConfigError(str(err)) from None
         if self.weights == "source" and not self.classes:
             raise ConfigError("weights='source' pretrains on the classes not in `classes`; set classes=(...)")
+        self._check_classes_and_sizes()
+
+    def _check_classes_and_sizes(self):
+        """Values that cannot describe a run, found before any data is loaded (the key and the allowed range)."""
+        total = getattr(registry.DATASETS[self.dataset], "num_classes", None)  # None: varies (synthetic)
+        if self.classes:
+            if total is not None and max(self.classes) >= total:
+                raise ConfigError(f"classes={self.classes}: {self.dataset} has {total} classes, so each must be in 0..{total - 1}")
+            if len(set(self.classes)) != len(self.classes):
+                raise ConfigError(f"classes={self.classes}: each class may appear once")
+            if len(self.classes) < 2:
+                raise ConfigError(f"classes={self.classes}: a classifier needs at least 2 classes (or () for all)")
+        if 0 < self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(f"image_size={self.image_size}: 0 (native) or at least {MIN_IMAGE_SIZE} pixels")
+        least = models.MIN_INPUT.get(self.model)
+        if least and 0 < self.image_size < least:
+            raise ConfigError(f"image_size={self.image_size}: {self.model} needs at least {least} pixels (or 0: resized for it)")
+        k = len(self.classes) or total
+        if self.train_size:
+            n_val = math.ceil(self.train_size * self.val_fraction)  # scikit-learn's stratified split
+            n_train = self.train_size - n_val
+            if k is not None and self.val_fraction > 0 and min(n_val, n_train) < k:
+                raise ConfigError(f"train_size={self.train_size}: its {self.val_fraction:g} validation split leaves {n_train} "
+                                  f"training and {n_val} validation images, each must be at least the {k} classes; "
+                                  f"use train_size >= {math.ceil(k / self.val_fraction)} (or 0 for all)")
+            if k is not None and n_train < k:  # no validation split (a subclass with val_fraction = 0)
+                raise ConfigError(f"train_size={self.train_size}: fewer training images than the {k} classes; "
+                                  f"use train_size >= {k} (or 0 for all)")
+            if n_train < self.batch_size:
+                raise ConfigError(f"train_size={self.train_size} leaves {n_train} training images, fewer than "
+                                  f"batch_size={self.batch_size}; lower batch_size or raise train_size")
 
     def upstream(self) -> list["TrainConfig"]:
         return [self.source_config()] if self.weights == "source" else []
 
+    def estimate_seconds(self) -> float | None:
+        """A rough estimate of this run's training time on this machine (its upstream runs not included).
+
+        Training images × epochs at the speed of two timed training steps (batch 16) of its
+        model at its input size here; a frozen backbone with cached features costs one forward
+        pass over the data instead.  None when its dataset is not on this machine.
+        """
+        try:
+            n_all, size, channels, total = _data_shape(self.dataset)
+        except Exception:  # noqa: BLE001 - no data here: no estimate (the run would fail with a clear message)
+            return None
+        k = len(self.classes) or total
+        n = min(self.train_size or n_all, n_all * k // total)
+        size = self.image_size or models.NATIVE_INPUT.get(self.model) or max(size, models.MIN_INPUT.get(self.model, 0))
+        channels = channels if models.any_channels(self.model) else 3
+        frozen = self.cache_features and self.freeze != "none" and transfer.can_cache_features(self.model, self.freeze, self.augment)
+        per_image = _seconds_per_image(self.model, channels, size, k, forward_only=frozen)
+        return per_image * (n_all * k // total if frozen else n * (1 - self.val_fraction) * self.epochs)
+
+    def calibration_workload(self):
+        """(make_model, batch shape, classes) of an end-to-end run, for :func:`reprolib.core.fastpath.resolve`;
+        None for a frozen backbone (its head trains in fp32: nothing to gain)."""
+        if self.freeze != "none":
+            return None
+        test = data_mod.load(self.dataset, "test")
+        classes = len(self.classes) or test.num_classes
+        channels = test.channels if models.any_channels(self.model) else 3
+        size = input_size(self, test.size[0]) or test.size[0]
+        shape = (self.batch_size, channels, size, size)
+        return (lambda: models.build(self.model, num_classes=classes, in_channels=channels), shape, classes)
+
     def source_config(self) -> "TrainConfig":
         """The offline source task: same dataset and architecture, the *other* classes."""
-        rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
+        rest = transfer.source_task_classes(self.classes, _num_classes(self.dataset))
         return dataclasses.replace(
             self,
             classes=rest,
@@ -83,6 +151,51 @@ class TrainConfig(TrainSpec):
             lr=0.1 if self.optimizer == "sgd" else 1e-3,
             scheduler="cosine",
         ).replace(**SOURCE_OVERRIDES.get(self.model, {}))
+
+
+_SHAPES: dict[str, tuple] = {}
+_SPEEDS: dict[tuple, float] = {}
+
+
+def _data_shape(dataset: str) -> tuple[int, int, int, int]:
+    """(training images, native size, channels, classes) of a dataset, loaded once per process."""
+    if dataset not in _SHAPES:
+        train = data_mod.load(dataset, "train")
+        _SHAPES[dataset] = (len(train), train.size[0], train.channels, train.num_classes)
+    return _SHAPES[dataset]
+
+
+def _seconds_per_image(model_name: str, channels: int, size: int, num_classes: int, forward_only: bool = False) -> float:
+    """Seconds per image of a training step (or a forward pass) of ``model_name`` here: two timed steps of batch 16."""
+    key = (model_name, channels, size, num_classes, forward_only)
+    if key not in _SPEEDS:
+        model = models.build(model_name, num_classes=num_classes, in_channels=channels)
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        x, y = torch.randn(16, channels, size, size), torch.randint(0, num_classes, (16,))
+
+        def step():
+            if forward_only:
+                with torch.no_grad():
+                    model.eval()(x)
+                return
+            out = model.train()(x)
+            loss = torch.nn.functional.cross_entropy(out.logits if hasattr(out, "logits") else out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()  # warm-up
+        t0 = time.perf_counter()
+        step()
+        step()
+        _SPEEDS[key] = (time.perf_counter() - t0) / 32
+    return _SPEEDS[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _num_classes(dataset: str) -> int:
+    """Classes of a dataset, read once per process (cost tables ask every transfer run for its source run)."""
+    return data_mod.load(dataset, "test").num_classes
 
 
 def prepare_data(cfg: TrainConfig):
@@ -100,10 +213,17 @@ def prepare_data(cfg: TrainConfig):
     else:  # no validation split: a subclass whose recipe has none (e.g. DELTA's train.py) sets val_fraction = 0
         train, val = train_full, None
     channels = None if models.any_channels(cfg.model) else 3
+    size = input_size(cfg, train.size[0])
+    return tuple(None if d is None else data_mod.to_model_input(d, size=size, channels=channels)
+                 for d in (train, val, test))
+
+
+def input_size(cfg: TrainConfig, native: int) -> int | None:
+    """The side the model sees (None: the data's ``native`` size): the config's, the model's own, or its minimum."""
     size = cfg.image_size or models.NATIVE_INPUT.get(cfg.model) or None
-    if size is None and cfg.model in models.MIN_INPUT and train.size[0] < models.MIN_INPUT[cfg.model]:
-        size = models.MIN_INPUT[cfg.model]
-    return tuple(None if d is None else data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
+    if size is None and native < models.min_input(cfg.model):
+        size = models.min_input(cfg.model)
+    return size
 
 
 def build_model(cfg: TrainConfig, num_classes: int, in_channels: int, progress: bool = True) -> torch.nn.Module:
@@ -125,8 +245,8 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
     model = build_model(cfg, train.num_classes, train.channels, ctx.progress)
     seed_everything(cfg.seed)
     extract_seconds = 0.0
-    if cfg.cache_features and cfg.freeze != "none" and transfer.can_cache_features(cfg.model, cfg.freeze, cfg.augment):
-        backbone, head = transfer.split_head(model)
+    if cfg.cache_features and transfer.can_cache_features(cfg.model, cfg.freeze, cfg.augment):
+        backbone, head = transfer.split_head(model, cfg.freeze)
         t0 = time.perf_counter()
         feats = {
             name: transfer.extract_features(backbone, TensorLoader(d, 256, shuffle=False, device=device), device)
@@ -134,17 +254,20 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
         }
         extract_seconds = time.perf_counter() - t0
         loaders = {name: FeatureLoader(*f, batch_size=cfg.batch_size, shuffle=name == "train", device=device, seed=cfg.seed) for name, f in feats.items()}
-        result = fit(head, loaders["train"], loaders["val"], cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress, desc=cfg.model)
+        train_eval = FeatureLoader(*feats["train"], batch_size=512, shuffle=False, device=device)
+        result = fit(head, loaders["train"], loaders["val"], cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress,
+                     desc=cfg.model, on_epoch_end=_train_evaluation(cfg, head, train_eval, device))
         test_loss, test_acc = evaluate(head, loaders["test"], device)
         trained = torch.nn.Sequential(backbone, head)
         mode = "cached features"
     else:
-        if cfg.freeze == "all_but_head" and cfg.model not in ("inception_v3",):
-            model = transfer.frozen_backbone_model(model)
-        augment = build_augment(cfg.augment, cfg.crop_padding)
+        if cfg.freeze in transfer.TOP_ONLY_POLICIES and cfg.model not in ("inception_v3",):
+            model = transfer.frozen_backbone_model(model, cfg.freeze)  # the frozen part runs in eval mode
+        augment = build_augment(cfg.augment, cfg.crop_padding, mean=train.mean, std=train.std)
         train_loader = TensorLoader(train, cfg.batch_size, shuffle=True, augment=augment, device=device, seed=cfg.seed, channels_last=device.type == "cuda")
         val_loader = evaluation_batches(val, device=device)
-        result = fit(model, train_loader, val_loader, cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress, desc=cfg.model)
+        result = fit(model, train_loader, val_loader, cfg, device=device, checkpoint_path=ctx.checkpoint_path, progress=ctx.progress,
+                     desc=cfg.model, on_epoch_end=_train_evaluation(cfg, model, evaluation_batches(train, device=device), device))
         test_loss, test_acc = evaluate(model, evaluation_batches(test, device=device), device)
         trained = model
         mode = "end to end"
@@ -172,6 +295,18 @@ def supervised(cfg: TrainConfig, ctx: RunContext) -> dict:
         },
         "history": result.history,
     }
+
+
+def _train_evaluation(cfg: TrainConfig, model: torch.nn.Module, loader, device):
+    """With ``cfg.eval_train``: an ``on_epoch_end`` hook adding the eval-mode loss and accuracy on the un-augmented
+    training split to each epoch's record (``train_loss``/``train_acc`` are running values in train mode)."""
+    if not cfg.eval_train:
+        return None
+
+    def hook(epoch: int, record: dict) -> None:
+        record["train_eval_loss"], record["train_eval_acc"] = evaluate(model, loader, device)
+
+    return hook
 
 
 def _unwrapped_state(model: torch.nn.Module) -> dict:
@@ -202,8 +337,19 @@ def load_trained(result, cfg: TrainConfig | None = None) -> torch.nn.Module:
 
 
 def predictions(result, split: str = "val") -> tuple:
-    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split."""
-    train, val, test = prepare_data(result.config)
-    data = {"train": train, "val": val, "test": test}[split]
-    logits, labels = predict(load_trained(result), evaluation_batches(data))
-    return logits.argmax(1).numpy(), labels.numpy()
+    """Predicted and true labels of a finished run's saved model on its ``"val"`` or ``"test"`` split.
+
+    Derived from a finished run, so cached like one (:func:`reprolib.core.runs.memo`): a
+    warm re-execution neither loads the data nor runs the model.
+    """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+
+    def compute():
+        train, val, test = prepare_data(result.config)
+        data = {"train": train, "val": val, "test": test}[split]
+        logits, labels = predict(load_trained(result), evaluation_batches(data))
+        return {"predicted": logits.argmax(1).numpy(), "labels": labels.numpy()}
+
+    out = memo("predictions", f"{result.path}|{split}", compute)
+    return out["predicted"], out["labels"]

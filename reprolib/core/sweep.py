@@ -26,8 +26,9 @@ from typing import Any, Iterable, Sequence
 
 from . import registry, runs
 from .config import Config, ConfigError
+from .io import atomic_write_json
 
-STATES = ("done", "running", "failed", "missing")
+STATES = ("done", "diverged", "running", "failed", "missing")
 
 
 def chapter_configs(slug: str, profile: str, **overrides) -> list[Config]:
@@ -81,11 +82,13 @@ def waves(configs: Sequence[Config]) -> list[list[Config]]:
 
 
 def state(config: Config) -> str:
-    """``done`` (a finished entry), ``running`` (its lock is held), ``failed`` (started, unfinished, unlocked), or ``missing``."""
+    """``done`` (a finished entry), ``diverged`` (stored as diverged: not resubmitted), ``running`` (its lock is held),
+    ``failed`` (started, unfinished, unlocked), or ``missing``."""
     from filelock import FileLock, Timeout
 
-    if runs.lookup(config) is not None:
-        return "done"
+    found = runs.lookup(config)
+    if found is not None:
+        return "diverged" if found.diverged else "done"
     path = runs.entry_path(config)
     lock_file = Path(str(path) + ".lock")
     if lock_file.exists():
@@ -126,7 +129,6 @@ class RunJob:
         self.config, self.cache, self.threads = config, cache, threads
 
     def __call__(self) -> dict:
-        import json
         import socket
 
         os.environ["REPROLIB_CACHE"] = self.cache
@@ -137,12 +139,12 @@ class RunJob:
         registry.discover()  # the chapter that defines the config registers its experiment
         marker = job_marker(self.config)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
+        atomic_write_json(marker, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
         try:
             result = runs.run(self.config, progress=False)
         finally:
             marker.unlink(missing_ok=True)
-        return {"key": self.config.key(), "cached": result.cached, "metrics": result.metrics}
+        return {"key": self.config.key(), "cached": result.cached, "status": result.status, "metrics": dict(result.metrics)}
 
     def checkpoint(self, *args, **kwargs):
         import submitit
@@ -249,7 +251,8 @@ def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, l
                 continue
             try:
                 out = job.result()
-                log(f"done    {_describe(cfg)}  ({'from cache' if out['cached'] else 'trained'})")
+                done = "diverged" if out.get("status") == "diverged" else "done    "
+                log(f"{done} {_describe(cfg)}  ({'from cache' if out['cached'] else 'trained'})")
             except Exception as err:  # noqa: BLE001 - a failed run is reported and left for a resubmission
                 log(f"FAILED  {_describe(cfg)}: {str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}")
         running = still
@@ -260,3 +263,31 @@ def format_status(rows: Sequence[dict[str, Any]]) -> str:
     lines = [f"{r['state']:<8} {r['experiment']:<14} {r['key']}  {r['run']}" for r in rows]
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
+
+
+def estimate_text(configs: Sequence[Config]) -> str:
+    """What the runs of ``configs`` not yet in the cache would cost here, in one honest sentence.
+
+    Runs whose config has ``estimate_seconds()`` (e.g. ``supervised``: images × epochs at the
+    speed of two timed training steps of its model here) are summed; the others are counted
+    as not estimated, by experiment.
+    """
+    todo = [c for c in configs if runs.lookup(c) is None]
+    if not todo:
+        return f"All {len(configs)} runs are in the run cache, so nothing is trained."
+    seconds, unknown = 0.0, {}
+    for cfg in todo:
+        est = cfg.estimate_seconds() if hasattr(cfg, "estimate_seconds") else None
+        if est is None:
+            unknown[cfg.EXPERIMENT] = unknown.get(cfg.EXPERIMENT, 0) + 1
+        else:
+            seconds += est
+    known = len(todo) - sum(unknown.values())
+    text = f"{len(todo)} of {len(configs)} runs are not in the run cache."
+    if known:
+        text += (f" Estimated training time of {known} of them on this machine: about {seconds / 3600:.1f} h "
+                 "(rough: images × epochs at the speed of two timed training steps of each model here).")
+    if unknown:
+        text += (" Not estimated: " + ", ".join(f"{n} {name} run(s)" for name, n in sorted(unknown.items()))
+                 + " (their experiment gives no estimate, or their data is not here).")
+    return text

@@ -4,16 +4,33 @@
 weight decay) or Adam and one of the usual schedulers, keeps the best-on-validation
 weights, stops early when asked, records history per step and per epoch, shows tqdm
 progress, checkpoints every epoch so an interrupted run resumes, and uses CUDA with
-AMP and ``channels_last`` when a GPU is present.  A NaN or infinite loss stops the
-run with :class:`Diverged` naming the step — a diverged run is never a result.
+AMP and ``channels_last`` when a GPU is present.
+
+A diverged run is never a result.  :class:`Diverged` stops the run, naming where, when
+
+* the loss is NaN or infinite (checked every step);
+* a parameter or buffer (e.g. a BatchNorm running variance) is NaN or infinite, or the
+  validation loss is (checked every epoch);
+* an epoch's mean training loss exceeds :data:`LOSS_BLOWUP` times the first step's loss
+  (at least 1): the loss is finite but has exploded;
+* the monitored accuracy falls back to chance level after it was well above it
+  (:func:`collapsed_to_chance`) for two epochs in a row, or at the last epoch.
+
+The run cache (:mod:`reprolib.core.runs`) stores such a run as *diverged*.  A checkpoint
+that cannot be read (truncated, garbage, or holding anything but tensors, numbers and
+strings) is discarded with a :class:`CorruptCheckpointWarning` and the run restarts.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import random
+import sys
 import time
+import warnings
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,15 +38,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import Config, ConfigError, option
+from . import fastpath
+from .config import ConfigError, option
+from .fastpath import ComputeOptions
 from .io import atomic_torch_save
+from .registry import Diverged
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULERS = ("none", "step", "multistep", "exponential", "cosine", "plateau")
-
-
-class Diverged(FloatingPointError):
-    """Training diverged (a NaN/infinite loss, parameters or generated inputs): the run is never a result."""
+#: an epoch whose mean training loss exceeds this multiple of the first step's loss (at least 1) has diverged
+LOSS_BLOWUP = 100.0
 
 
 def check_finite(name: str, value: torch.Tensor, where: str) -> None:
@@ -39,6 +57,69 @@ def check_finite(name: str, value: torch.Tensor, where: str) -> None:
             f"training diverged: {name} is not finite at {where}. The run is stopped and no result is "
             "reported; lower the learning rate(s) or change the seed."
         )
+
+
+def nonfinite_tensor(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer (e.g. a BN running variance) holding a NaN or infinity, else None."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
+def check_model_finite(model: nn.Module, where: str) -> None:
+    """Raise :class:`Diverged` naming the first parameter or buffer that is not finite."""
+    name = nonfinite_tensor(model)
+    if name is not None:
+        check_finite(f"the model's {name}", model.state_dict()[name], where)
+
+
+def collapsed_to_chance(accuracy: float, best: float, num_classes: int) -> bool:
+    """Whether an accuracy is back at chance after the run was well above it.
+
+    Chance is 1/C.  "Well above" is at least halfway from chance to 100% (0.55 for ten
+    classes, 0.75 for two); "at chance" is within 5% of that gap (0.145; 0.525).  A run
+    that learned and then lost everything has diverged, even with a finite loss.
+    """
+    if num_classes < 2:
+        return False
+    chance = 1.0 / num_classes
+    return best >= chance + 0.5 * (1 - chance) and accuracy <= chance + 0.05 * (1 - chance)
+
+
+class CorruptCheckpointWarning(UserWarning):
+    """A resumable checkpoint could not be read; it was discarded and the run restarts."""
+
+
+def discard_checkpoint(path: str | os.PathLike, err: BaseException) -> None:
+    """Remove an unusable checkpoint with a warning naming it and why."""
+    reason = (str(err).strip().splitlines() or [""])[0][:200]
+    warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: {reason}); discarded, the run restarts "
+                  "from the beginning", CorruptCheckpointWarning, stacklevel=3)
+    Path(path).unlink(missing_ok=True)
+
+
+def load_checkpoint(path: str | os.PathLike | None, device=None, required: tuple[str, ...] = ()) -> dict | None:
+    """The saved training state at ``path``, or None when there is none or it is unusable.
+
+    Loaded with ``torch.load(weights_only=True)``: a checkpoint holds plain tensors,
+    numbers, strings and containers of them, so a tampered file cannot run code (it
+    fails to load).  A truncated, garbage or tampered file, or one without the
+    ``required`` keys, is discarded with a :class:`CorruptCheckpointWarning`.
+    """
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(state, dict):
+            raise ValueError(f"expected a dict, got {type(state).__name__}")
+        missing = [k for k in required if k not in state]
+        if missing:
+            raise KeyError(f"missing {missing}")
+        return state
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is discarded, never fatal
+        discard_checkpoint(path, err)
+        return None
 
 
 # ---------------------------------------------------------------------------- environment
@@ -56,7 +137,7 @@ def default_device(prefer: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(prefer)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available here")
+        raise ConfigError("device='cuda': no CUDA GPU is available here; use device='auto' (a GPU when there is one) or 'cpu'")
     return device
 
 
@@ -69,10 +150,29 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+def training_path(model: nn.Module, train_loader, spec, device: torch.device) -> fastpath.ComputePath:
+    """The precision / memory format ``fit`` trains on (:mod:`reprolib.core.fastpath`: measured once per machine and model).
+
+    The workload is the model (its class and size) on batches shaped like the loader's;
+    a loader that does not expose its tensors trains on fp32 NCHW (CUDA: AMP + channels_last).
+    """
+    precision = getattr(spec, "precision", "fp32")
+    images, labels = getattr(train_loader, "images", None), getattr(train_loader, "labels", None)
+    if images is None or labels is None or not len(labels):
+        caps = fastpath.detect(device.type)
+        return fastpath.candidates(caps, precision, image_input=True)[0]
+    shape = (min(train_loader.batch_size, len(labels)), *images.shape[1:])
+    return fastpath.training_path(model, shape, int(labels.max()) + 1, precision=precision, device=device)
+
+
 # ---------------------------------------------------------------------------- spec
 @dataclasses.dataclass(frozen=True)
-class TrainSpec(Config):
-    """Optimisation hyperparameters of a supervised run (shared by every experiment config)."""
+class TrainSpec(ComputeOptions):
+    """Optimisation hyperparameters of a supervised run (shared by every experiment config).
+
+    ``precision`` and ``threads`` (from :class:`reprolib.core.fastpath.ComputeOptions`) are
+    keyed only when not at their defaults (fp32, one thread), so earlier keys stand.
+    """
 
     epochs: int = option(10, low=1)
     batch_size: int = option(128, low=1)
@@ -183,6 +283,38 @@ def predict(model: nn.Module, loader, device=None) -> tuple[torch.Tensor, torch.
 
 
 # ---------------------------------------------------------------------------- fit
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "history", "best_acc", "best_epoch", "best_state",
+                    "since_best", "epoch", "elapsed", "loader", "torch_rng")
+
+
+def _at_chance_before(history: dict, record: dict, best_before: float, num_classes: int) -> bool:
+    """Whether the epoch before ``record`` was at chance too (a collapse that lasts, not a one-epoch dip)."""
+    key = "val_acc" if "val_acc" in record else "train_acc"
+    return bool(history["epoch"]) and collapsed_to_chance(history["epoch"][-1].get(key, 1.0), best_before, num_classes)
+
+
+def _check_epoch(model: nn.Module, record: dict, metric: float, best_before: float, num_classes: int, history: dict,
+                 desc: str, last: bool) -> None:
+    """Raise :class:`Diverged` (with the history up to this epoch) when the epoch shows a divergence (module docstring)."""
+    where = f"epoch {record['epoch']}"
+    first = history["step"][0]["loss"] if history["step"] else None
+    bad_tensor = nonfinite_tensor(model)
+    if bad_tensor is not None:
+        reason = f"the model's {bad_tensor} is not finite at the end of {where}"
+    elif first is not None and record["train_loss"] > LOSS_BLOWUP * max(abs(first), 1.0):
+        reason = (f"the mean training loss of {where} is {record['train_loss']:.3g}, more than {LOSS_BLOWUP:g}x the "
+                  f"first step's {first:.3g}")
+    elif not math.isfinite(record.get("val_loss", 0.0)):
+        reason = f"the validation loss is {record['val_loss']} after {where}"
+    elif collapsed_to_chance(metric, best_before, num_classes) and (last or _at_chance_before(history, record, best_before, num_classes)):
+        reason = f"accuracy fell to {metric:.3f} after {where} (chance: {1 / num_classes:.3f}) after reaching {best_before:.3f}"
+    else:
+        return
+    raise Diverged(f"{desc}: training diverged: {reason}. The run is stopped and not reported as a result; "
+                   "lower the learning rate or change the seed.",
+                   history={**history, "epoch": history["epoch"] + [record]})
+
+
 @dataclasses.dataclass
 class FitResult:
     history: dict  # {"step": [...], "epoch": [...]}
@@ -218,30 +350,45 @@ def fit(
 
     device = torch.device(device) if device is not None else default_device()
     model = prepare_model(model, device)
-    amp = device.type == "cuda"
+    path = training_path(model, train_loader, spec, device)
+    model = path.prepare(model)
+    amp = device.type == "cuda"  # evaluation under autocast on CUDA only (a CPU evaluates in fp32)
     loss_fn = loss_fn or classification_loss(spec.label_smoothing, spec.aux_weight)
     optimizer = make_optimizer(model.parameters(), spec)
     scheduler = make_scheduler(optimizer, spec)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=path.grad_scaling)
     history = {"step": [], "epoch": []}
     best_acc, best_epoch, best_state, since_best, start_epoch = -1.0, -1, None, 0, 0
     elapsed = 0.0
 
-    if checkpoint_path is not None and os.path.exists(checkpoint_path):
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, best_acc, best_epoch = state["history"], state["best_acc"], state["best_epoch"]
-        best_state, since_best, start_epoch, elapsed = state["best_state"], state["since_best"], state["epoch"] + 1, state["elapsed"]
-        if hasattr(train_loader, "load_state_dict"):
-            train_loader.load_state_dict(state["loader"])
-        torch.set_rng_state(state["torch_rng"])
+    state = load_checkpoint(checkpoint_path, device, _CHECKPOINT_KEYS)
+    if state is not None:
+        fresh = copy.deepcopy(model.state_dict())
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state["scheduler"] is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            history, best_acc, best_epoch = state["history"], state["best_acc"], state["best_epoch"]
+            best_state, since_best, start_epoch, elapsed = state["best_state"], state["since_best"], state["epoch"] + 1, state["elapsed"]
+            if hasattr(train_loader, "load_state_dict"):
+                train_loader.load_state_dict(state["loader"])
+            torch.set_rng_state(state["torch_rng"])
+        except Exception as err:  # noqa: BLE001 - a checkpoint that does not fit this run is discarded
+            discard_checkpoint(checkpoint_path, err)
+            model.load_state_dict(fresh)
+            optimizer = make_optimizer(model.parameters(), spec)
+            scheduler = make_scheduler(optimizer, spec)
+            scaler = torch.amp.GradScaler("cuda", enabled=amp)
+            history = {"step": [], "epoch": []}
+            best_acc, best_epoch, best_state, since_best, start_epoch, elapsed = -1.0, -1, None, 0, 0, 0.0
+        else:
+            print(f"{desc}: resuming from epoch {start_epoch} ({start_epoch} of {spec.epochs} epochs done; "
+                  f"checkpoint {checkpoint_path})", file=sys.stderr, flush=True)
 
     step = len(history["step"])
-    stopped_early = False
+    stopped_early, num_classes = False, 0
     epochs = range(start_epoch, spec.epochs)
     bar = tqdm(epochs, desc=desc, leave=False, disable=not progress, initial=start_epoch, total=spec.epochs)
     for epoch in bar:
@@ -249,13 +396,14 @@ def fit(
         model.train()
         run_loss, run_correct, run_count = 0.0, 0, 0
         for x, y in train_loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, enabled=amp):
+            x, y = path.format_input(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+            with path.autocast():
                 loss, logits = loss_fn(model, x, y)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model)
             if not torch.isfinite(loss):
-                raise Diverged(f"{desc}: loss became {loss.item()} at step {step} (epoch {epoch}); the run diverged — lower the learning rate or check the inputs")
+                raise Diverged(f"{desc}: loss became {loss.item()} at step {step} (epoch {epoch}); the run diverged — "
+                               "lower the learning rate or check the inputs", history=history)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if spec.grad_clip > 0:
@@ -268,6 +416,7 @@ def fit(
             run_loss += lval * len(y)
             run_correct += (logits.detach().argmax(1) == y).sum().item()
             run_count += len(y)
+            num_classes = logits.shape[-1]
             step += 1
         record = {
             "epoch": epoch,
@@ -280,6 +429,7 @@ def fit(
             metric = record["val_acc"]
         else:
             metric = record["train_acc"]
+        _check_epoch(model, record, metric, best_acc, num_classes, history, desc, last=epoch == spec.epochs - 1)
         if scheduler is not None:
             scheduler.step(metric) if spec.scheduler == "plateau" else scheduler.step()
         if metric > best_acc:

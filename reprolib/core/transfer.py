@@ -103,23 +103,41 @@ class FrozenModule(nn.Module):
         return self.module(x)
 
 
-def split_head(model: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """(backbone, head): the backbone is a copy of ``model`` whose head is an identity."""
-    heads = models.head_names(model)
-    if len(heads) != 1:
-        raise ValueError(f"{type(model).__name__} has {len(heads)} heads {heads}; feature caching needs exactly one")
+def trainable_part(model: nn.Module, policy: str) -> str:
+    """The one sub-module that holds every trainable parameter under ``policy``, for the policies
+    that train only the top of a network: the head (``all_but_head``), or the whole classifier part
+    (``features``: AlexNet's and VGG's three FC layers, the ResNets' ``fc``).  Raises ValueError
+    for policies that train a lower part (``none``, ``classifier``)."""
+    if policy == "all_but_head":
+        heads = models.head_names(model)
+        if len(heads) != 1:
+            raise ValueError(f"{type(model).__name__} has {len(heads)} heads {heads}; feature caching needs exactly one")
+        return heads[0]
+    if policy == "features":
+        parts = _classifier_prefixes(model, models.head_names(model))
+        if len(parts) != 1:
+            raise ValueError(f"{type(model).__name__}: its classifier part is {parts}; a frozen backbone needs exactly one")
+        return parts[0]
+    raise ValueError(f"freeze policy {policy!r} trains a lower part of the network; only 'all_but_head' and 'features' "
+                     "leave a frozen backbone under a trainable top")
+
+
+def split_head(model: nn.Module, policy: str = "all_but_head") -> tuple[nn.Module, nn.Module]:
+    """(backbone, top): the backbone is a copy of ``model`` whose trainable top (:func:`trainable_part`)
+    is an identity; the top is that sub-module of ``model`` (the head, or the classifier part)."""
+    name = trainable_part(model, policy)
     backbone = copy.deepcopy(model)
-    head = model.get_submodule(heads[0])
+    head = model.get_submodule(name)
     if isinstance(head, nn.Conv2d):  # SqueezeNet: 1x1 conv → ReLU → global pool
         raise ValueError("SqueezeNet's head is a conv followed by pooling; train it end to end instead of caching")
-    parent, _, child = heads[0].rpartition(".")
+    parent, _, child = name.rpartition(".")
     setattr(backbone.get_submodule(parent) if parent else backbone, child, nn.Identity())
     return backbone, head
 
 
-def frozen_backbone_model(model: nn.Module) -> nn.Sequential:
-    """``model`` as (frozen backbone, trainable head) — the uncached feature-extraction path."""
-    backbone, head = split_head(model)
+def frozen_backbone_model(model: nn.Module, policy: str = "all_but_head") -> nn.Sequential:
+    """``model`` as (frozen backbone, trainable top) — the uncached feature-extraction path."""
+    backbone, head = split_head(model, policy)
     return nn.Sequential(FrozenModule(backbone), head)
 
 
@@ -135,9 +153,14 @@ def extract_features(backbone: nn.Module, loader, device="cpu") -> tuple[torch.T
     return torch.cat(feats), torch.cat(labels)
 
 
+#: policies under which everything below a trainable top is frozen (see :func:`trainable_part`)
+TOP_ONLY_POLICIES = ("all_but_head", "features")
+
+
 def can_cache_features(model_name: str, freeze: str, augment) -> bool:
-    """Caching is exact only when everything but one linear head is frozen and inputs are fixed."""
-    return freeze == "all_but_head" and not augment and model_name not in ("inception_v3", "squeezenet1_0", "squeezenet1_1")
+    """Caching is exact only when everything below a trainable top (the head, or with ``features`` the
+    classifier part) is frozen and inputs are fixed: the frozen part is then a fixed function of the image."""
+    return freeze in TOP_ONLY_POLICIES and not augment and model_name not in ("inception_v3", "squeezenet1_0", "squeezenet1_1")
 
 
 def source_task_classes(target_classes, num_classes: int = 10) -> tuple[int, ...]:

@@ -85,6 +85,7 @@ def explorer(
     *,
     dpi: int | None = 100,
     controls: str | Mapping[str, str] = "auto",
+    cache_key: str | None = None,
 ) -> widgets.VBox:
     """Precompute ``draw(**point)`` on a grid and switch between the images in the browser.
 
@@ -103,6 +104,11 @@ def explorer(
     controls:
         ``"auto"`` (slider for numeric values, dropdown otherwise),
         ``"slider"``, ``"dropdown"``, or a per-parameter dict of those.
+    cache_key:
+        What the figures are drawn from (run paths, settings). With it the
+        rendered images are cached in the run cache (:func:`reprolib.core.runs.memo`,
+        keyed with the grid, format, dpi and package version), so a warm
+        re-execution does not draw them again.
 
     Returns
     -------
@@ -133,11 +139,12 @@ def explorer(
     image_layout = dict(max_width="100%", height="auto")
     points: list[dict[str, Any]] = []
     stacks_per_level: list[list[widgets.Stack]] = [[] for _ in names]
+    images = _cached_images(cache_key, names, values, draw, format, dpi) if cache_key is not None else None
 
     def build(level: int, prefix: dict[str, Any]) -> widgets.Widget:
         if level == len(names):
+            data = images[len(points)] if images is not None else figure_to_bytes(draw(**prefix), format=format, dpi=dpi)
             points.append(dict(prefix))
-            data = figure_to_bytes(draw(**prefix), format=format, dpi=dpi)
             return widgets.Image(value=data, format=mime, layout=image_layout)
         children = [build(level + 1, {**prefix, names[level]: v}) for v in values[level]]
         stack = widgets.Stack(children=children, selected_index=0)
@@ -156,6 +163,24 @@ def explorer(
     box.add_class("reprolib-explorer")
     box.controls, box.stack, box.links, box.points = ctrls, stack, links, points
     return box
+
+
+def _cached_images(cache_key: str, names: list, values: list, draw, format: str, dpi) -> list[bytes]:
+    """Every grid point's image, in drawing order (the Cartesian product), drawn once per key and read back after."""
+    import itertools
+
+    import numpy as np
+
+    from .runs import memo
+
+    combos = list(itertools.product(*values))
+
+    def render():
+        return {f"p{i:05d}": np.frombuffer(figure_to_bytes(draw(**dict(zip(names, c))), format=format, dpi=dpi), dtype=np.uint8)
+                for i, c in enumerate(combos)}
+
+    stored = memo("explorer", f"{cache_key}|{names!r}|{values!r}|{format}|{dpi}", render)
+    return [stored[f"p{i:05d}"].tobytes() for i in range(len(combos))]
 
 
 def live_explorer(draw: Callable[..., Any], **controls: Any) -> widgets.interactive:

@@ -161,6 +161,33 @@ def test_no_error_output_in_html(built, page):
     assert not problems, f"{page}: " + "; ".join(problems)
 
 
+def test_intro_shows_the_scoreboard_and_links_its_csv(built):
+    """Every chapter's verdict rows reach the first page, and the same rows download as scoreboard.csv."""
+    import csv
+
+    from bs4 import BeautifulSoup
+
+    html_dir, _ = built
+    intro = html_dir / PAGES[0].with_suffix(".html")
+    soup = BeautifulSoup(intro.read_text(), "html.parser")
+    links = [a["href"] for a in soup.select("a[href]") if a["href"].endswith(book.SCOREBOARD_CSV)]
+    assert links, "the intro does not link scoreboard.csv"
+    targets = [(intro.parent / href).resolve() for href in links]
+    assert all(t.is_file() for t in targets), f"scoreboard link(s) lead nowhere: {links}"
+    assert (html_dir / book.SCOREBOARD_CSV).is_file()
+    with targets[0].open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert targets[0].read_bytes() == (html_dir / book.SCOREBOARD_CSV).read_bytes()
+    assert list(rows[0])[:7] == ["chapter", "claim", "reported", "ours", "n", "verdict", "test"]
+    assert {r["profile"] for r in rows} == {"smoke"}
+    assert {r["chapter"] for r in rows} == {p.stem for p in NOTEBOOKS[1:]}, "a chapter published no verdicts"
+    tables = [t for t in soup.select("table") if "verdict" in t.get_text()]
+    shown = " ".join(" ".join(t.get_text(" ").split()) for t in tables)
+    for r in rows:  # every row of the CSV is on the page, with its verdict
+        assert " ".join(r["claim"].split())[:60] in shown, r["claim"]
+    assert sum(shown.count(v) for v in ("reproduced", "equivalent", "inconclusive", "not run")) >= len(rows)
+
+
 def test_timings_recorded_for_every_chapter(built):
     timings = book.read_timings(ROOT)
     for page in NOTEBOOKS[1:]:
@@ -409,3 +436,14 @@ def test_explorer_controls_switch_images_in_the_browser(probe, site, built, page
             assert shown["sha1"] == expected[tuple(index)], (
                 f"{page}: control {k} -> {index} shows the wrong precomputed image")
     assert not probe.errors, probe.errors
+
+
+def test_cold_and_warm_times_are_both_kept(tmp_path):
+    hw = {"cpu": "test"}
+    book.record_timing("book/x", "cpu", 600.0, root=tmp_path, hardware=hw, trained=12)
+    book.record_timing("book/x", "cpu", 30.0, root=tmp_path, hardware=hw, trained=0)
+    entry = book.read_timings(tmp_path)["book/x"]["cpu"]
+    assert (entry["cold_seconds"], entry["cold_trained_runs"], entry["warm_seconds"], entry["seconds"]) == (600.0, 12, 30.0, 30.0)
+    book.record_timing("book/x", "cpu", 90.0, root=tmp_path, hardware=hw, trained=1)
+    entry = book.read_timings(tmp_path)["book/x"]["cpu"]
+    assert (entry["cold_seconds"], entry["warm_seconds"]) == (90.0, 30.0)

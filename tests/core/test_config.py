@@ -27,7 +27,7 @@ def test_wrong_type_and_range_and_choice_are_named():
         TrainConfig.from_profile("smoke", epochs=0)
     with pytest.raises(ConfigError, match=r"optimizer='rmsprop' is not allowed; choose from \['sgd', 'adam'\]"):
         TrainConfig.from_profile("smoke", optimizer="rmsprop")
-    with pytest.raises(ConfigError, match=r"unknown augmentation 'rotate'; known: \['crop', 'flip'\]"):
+    with pytest.raises(ConfigError, match=r"unknown augmentation 'rotate'; known: \[.*'crop'.*'flip'"):
         TrainConfig.from_profile("smoke", augment=("flip", "rotate"))
     with pytest.raises(ConfigError, match="expected bool"):
         TrainConfig.from_profile("smoke", nesterov="yes")

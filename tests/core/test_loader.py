@@ -78,3 +78,39 @@ def test_augmentations_are_looked_up_by_name_and_a_chapter_can_add_one():
         assert torch.equal(build_augment(("negate-test",))(x), -x)
     finally:
         del registry.AUGMENTATIONS["negate-test"]
+
+
+def test_in_pixel_space_undoes_and_redoes_the_normalisation():
+    from reprolib.core.loader import in_pixel_space
+
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    pixels = torch.rand(4, 3, 5, 5)
+    x = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    seen = {}
+
+    def invert(p, generator=None):
+        seen["p"] = p.clone()
+        return 1 - p
+
+    out = in_pixel_space(invert, mean, std)(x)
+    assert torch.allclose(seen["p"], pixels, atol=1e-6)  # the transform saw [0, 1] images
+    assert torch.allclose(out * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1), 1 - pixels, atol=1e-6)
+
+
+def test_build_augment_hands_the_statistics_to_factories_that_ask():
+    from reprolib.core import registry
+
+    got = {}
+
+    def needs_stats(padding=4, *, mean, std):
+        got.update(mean=mean, std=std)
+        return lambda x, generator=None: x
+
+    registry.AUGMENTATIONS["_needs_stats"] = needs_stats
+    try:
+        build_augment(("_needs_stats", "flip"), mean=(0.1,), std=(0.2,))
+        assert got == {"mean": (0.1,), "std": (0.2,)}
+        with pytest.raises(ValueError, match="needs the data's mean and std"):
+            build_augment(("_needs_stats",))
+    finally:
+        del registry.AUGMENTATIONS["_needs_stats"]

@@ -101,3 +101,50 @@ def test_capture_outputs_records_each_forward_and_removes_its_hooks():
         m(x * 2)
         assert maps["layer4.2.conv3"] is not first
     assert all(not mod._forward_hooks for mod in m.modules())
+
+
+def test_narrow_alexnet_is_torchvisions_class_and_w64_has_alexnets_shapes():
+    import torchvision
+
+    full = torchvision.models.alexnet(weights=None, num_classes=11)
+    same = models.build("alexnet-w64", num_classes=11)
+    assert isinstance(same, torchvision.models.AlexNet)
+    assert [(n, p.shape) for n, p in same.named_parameters()] == [(n, p.shape) for n, p in full.named_parameters()]
+    small = models.build("alexnet-w16", num_classes=5)
+    convs = [m.out_channels for m in small.features if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [16, 48, 96, 64, 64] and small.classifier[1].out_features == 1024
+    assert small(torch.zeros(2, 3, 64, 64)).shape == (2, 5) and models.head_names(small) == ["classifier.6"]
+    assert models.min_input("alexnet-w16") == models.min_input("alexnet") == 63 and models.min_input("resnet18") == 0
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        models.build("alexnet-w16", 5, weights="imagenet")
+
+
+def _trainable(model):
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet-w16"])
+def test_alexnet_freezing_policies_split_features_from_classifier(name):
+    """Report 004 §3: 'freeze the convolutional layers' trains all three FC layers; 'freeze the fully connected
+    layers' freezes all of them (the new last layer too) and trains the convolutions."""
+    m = models.build(name, num_classes=7)
+    names = {n for n, _ in m.named_parameters()}
+    conv = {n for n in names if n.startswith("features.")}
+    fc = {n for n in names if n.startswith("classifier.")}
+    assert conv | fc == names and len(fc) == 6 and len(conv) == 10
+    assert _trainable(transfer.freeze(m, "features")) == fc
+    assert _trainable(transfer.freeze(m, "classifier")) == conv
+    assert _trainable(transfer.freeze(m, "all_but_head")) == {"classifier.6.weight", "classifier.6.bias"}
+    assert _trainable(transfer.freeze(m, "none")) == names
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50-w8"])
+def test_resnet_freezing_policies_split_at_fc(name):
+    m = models.build(name, num_classes=7)
+    names = {n for n, _ in m.named_parameters()}
+    fc = {"fc.weight", "fc.bias"}
+    assert _trainable(transfer.freeze(m, "features")) == fc == _trainable(transfer.freeze(m, "all_but_head"))
+    assert _trainable(transfer.freeze(m, "classifier")) == names - fc
+    assert transfer.trainable_part(m, "features") == "fc"
+    with pytest.raises(ValueError, match="trains a lower part"):
+        transfer.trainable_part(m, "classifier")

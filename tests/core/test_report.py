@@ -106,3 +106,34 @@ def test_image_grid_unnormalises():
     ax = report.image_grid(torch.zeros(4, 1, 5, 5), nrow=2, mean=(0.5,), std=(0.25,))
     shown = ax.images[0].get_array()
     assert shown.max() == pytest.approx(1.0) and np.allclose(shown[2, 2], 0.5)  # padding white, image = mean
+
+
+def test_verdict_without_spread_is_decided_by_the_values_without_a_test_statistic():
+    """Deterministic outcomes (e.g. every descent fails: steps = budget + 1) have no variance: no NaN p-values."""
+    v = report.verdict([1001.0] * 4, [1001.0] * 4, "less")
+    assert v.label == "inconclusive" and "nothing to rank" in v.test
+    assert report.verdict([40.0] * 3, [1001.0] * 3, "less").label == "reproduced"
+    assert report.verdict([40.0] * 3, [1001.0] * 3, "greater").label == "not reproduced"
+    assert report.verdict([1.0, 1.0], [1.001, 1.001], "same", margin=0.01).label == "equivalent"
+    assert report.verdict([1.0, 1.0], [2.0, 2.0], "same", margin=0.01).label == "not reproduced"
+
+
+def _run(acc, seed=0, diverged=False):
+    metrics = {"diverged": "loss exploded"} if diverged else {"best_val_acc": acc, "test_acc": acc}
+    history = {"epoch": [{"epoch": 0, "val_acc": acc or 0.0, "train_loss": 1e17 if diverged else 0.5}]}
+    return SimpleNamespace(metrics=metrics, history=history, diverged=diverged, config=SimpleNamespace(seed=seed))
+
+
+def test_a_diverged_run_is_never_averaged_and_never_the_best():
+    groups = {0.1: [_run(0.80), _run(0.82, 1)], 1e6: [_run(None, diverged=True), _run(0.99, 1)], 0.5: [_run(0.70), _run(0.72, 1)]}
+    vals = report.values(groups[1e6], "best_val_acc")
+    assert math.isnan(vals[0]) and vals[1] == 0.99
+    assert report.mean_std(vals) == "0.99 ± 0.00 (n=1)"  # n counts the finished run only
+    assert report.summarize(groups[1e6], "best_val_acc") == "0.99 ± 0.00 (n=1); 1 of 2 diverged"
+    assert report.summarize([_run(None, diverged=True)]) == "diverged (1 of 1 runs)"
+    assert report.diverged_settings(groups) == [1e6]
+    assert report.best_setting(groups, "best_val_acc") == 0.1  # 1e6 has the best seed, but a run of it diverged
+    assert report.best_setting(groups, "best_val_acc", higher=False) == 0.5
+    assert report.best_setting({1e6: groups[1e6]}) is None
+    frame = report.history_frame(groups[1e6])
+    assert list(frame["seed"]) == [1] and frame["train_loss"].max() < 1  # the diverged curve is left out

@@ -157,3 +157,15 @@ def test_live_explorer_computes_on_request_and_says_it_needs_a_kernel():
     w.manual_button.click()
     assert draw.calls[-1] == {"lr": 0.123, "model": "mlp"}
     assert set(plt.get_fignums()) == open_before  # each figure displayed once, then closed  # each figure displayed once, then closed
+
+
+def test_a_cached_explorer_draws_once_and_reads_the_same_images_back():
+    first, second = Recorder(), Recorder()
+    a = explorer(GRID, first, cache_key="test figures from run X")
+    b = explorer(GRID, second, cache_key="test figures from run X")
+    assert len(first.calls) == 6 and second.calls == []  # the second execution only reads
+    assert [bytes(i.value) for i in leaves(a.stack)] == [bytes(i.value) for i in leaves(b.stack)]
+    assert b.points == a.points == [dict(zip(GRID, v)) for v in itertools.product(*GRID.values())]
+    other = Recorder()
+    explorer(GRID, other, cache_key="test figures from run Y")  # other inputs are drawn
+    assert len(other.calls) == 6

@@ -1,7 +1,7 @@
 """Every setting of the pipeline chapter, per profile (the one place to change them)."""
 from __future__ import annotations
 
-from reprolib.core.chapter import SettingsTable, check_seeds, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_seeds, row, same
 
 
 def _size(n: int) -> str:
@@ -11,7 +11,7 @@ def _size(n: int) -> str:
 TABLE = SettingsTable("pipeline", {
     #                      smoke          cpu            full
     "seeds":          same((0, 1), check=check_seeds, help="model seeds per learning rate"),
-    "learning_rates": same((0.02, 0.1, 0.4), help="SGD learning rates compared"),
+    "learning_rates": same((0.02, 0.1, 0.4), check=check_positive, help="SGD learning rates compared"),
 }, sections={
     # the fields of the TrainConfig of every run (the rest keep TrainConfig's defaults)
     "train": {

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 
-from reprolib.core import report
+from reprolib.core import report, runs
 from reprolib.core.supervised import predictions
 
 from . import accuracy, optim2d
@@ -18,11 +18,18 @@ METHODS = {"GD": (0.0, False), "momentum": (0.9, False), "Nesterov": (0.9, True)
 
 # ---------------------------------------------------------------------------- runs
 def results_table(results) -> pd.DataFrame:
-    """One row per run: labels, best validation accuracy and its (1-based) epoch, test accuracy, time."""
+    """One row per run: labels, best validation accuracy and its (1-based) epoch, test accuracy, time.
+
+    A diverged run keeps its row (status ``diverged``) with NaN for every result, which means and tests leave out.
+    """
     rows = []
     for lab, r in results:
+        if r.diverged:
+            rows.append({**lab, "status": "diverged", "wall_seconds": r.metrics.get("wall_seconds", float("nan")),
+                         "cached": r.cached})
+            continue
         m = r.metrics
-        rows.append({**lab, "best_val_acc": m["best_val_acc"], "best_epoch": m["best_epoch"] + 1,
+        rows.append({**lab, "status": "finished", "best_val_acc": m["best_val_acc"], "best_epoch": m["best_epoch"] + 1,
                      "final_val_acc": m["final_val_acc"], "test_acc": m["test_acc"], "epochs": m["epochs_run"],
                      "train_seconds": m["train_seconds"], "wall_seconds": m.get("wall_seconds", float("nan")),
                      "n_train": m["n_train"], "n_val": m["n_val"], "n_test": m["n_test"], "cached": r.cached})
@@ -32,8 +39,11 @@ def results_table(results) -> pd.DataFrame:
 def history_frame(results) -> pd.DataFrame:
     """Per-epoch curves in long form (epoch 1-based, as in the report's figures) for seaborn."""
     parts = [report.history_frame([r], "epoch", one_based=True, **lab) for lab, r in results]
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    parts = [p for p in parts if not p.empty]  # a diverged run has no curve (report.history_frame)
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    labels = list(results[0][0]) if results else []
+    return pd.DataFrame(columns=list(dict.fromkeys(["epoch", "seed", "train_loss", "val_acc", *labels])))
 
 
 def setup_text(settings, class_names) -> str:
@@ -50,57 +60,103 @@ def setup_text(settings, class_names) -> str:
 
 
 # ---------------------------------------------------------------------------- Part 1
+#: the report's recommended descent (§1.1): learning rate 10, Nesterov momentum with β = 0.9, ε = 1 pixel
+REPORT_DESCENT = {"lr": 10.0, "beta": 0.9, "nesterov": True, "eps": 1.0}
+
+
+def part1_starts(settings) -> dict:
+    """Random starts per function (seeded by the function's position), shared by every setting of the sweep."""
+    return {fn: optim2d.random_starts(fn, settings.part1_starts, seed=i) for i, fn in enumerate(settings.part1_functions)}
+
+
 def part1_sweep(settings) -> pd.DataFrame:
+    """Every Part 1 descent (deterministic: computed once per setting and package version, then read back)."""
     s = settings
-    sweep = optim2d.sweep(s.part1_functions, lrs=s.part1_lrs, betas=s.part1_betas, nesterov=s.part1_nesterov,
-                          epss=s.part1_epss, max_steps=s.part1_max_steps)
-    sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
-    return sweep
+    grid = dict(functions=tuple(s.part1_functions), starts=s.part1_starts, lrs=tuple(s.part1_lrs), betas=tuple(s.part1_betas),
+                nesterov=tuple(s.part1_nesterov), epss=tuple(s.part1_epss), max_steps=s.part1_max_steps)
+
+    def compute():
+        sweep = optim2d.sweep(grid["functions"], starts=part1_starts(s), lrs=grid["lrs"], betas=grid["betas"],
+                              nesterov=grid["nesterov"], epss=grid["epss"], max_steps=grid["max_steps"])
+        sweep["method"] = np.where(sweep.beta == 0, "GD", np.where(sweep.nesterov, "Nesterov", "momentum"))
+        return sweep
+
+    return runs.memo_frame("vc_a2_part1", repr(sorted(grid.items())), compute)
 
 
 def part1_table(main: pd.DataFrame):
     table = (main.groupby(["function", "lr", "beta", "method"])
                  .agg(reached=("reached_global", "sum"), runs=("reached_global", "size"),
-                      converged=("converged", "sum"), median_steps=("steps", "median"),
+                      steps_to_minimum=("steps_to_global", "mean"), converged=("converged", "sum"),
                       mean_final_value=("final_value", "mean"))
                  .reset_index())
     table["reached"] = table["reached"].astype(str) + "/" + table["runs"].astype(str)
-    return table.drop(columns="runs").style.format({"mean_final_value": "{:.3g}", "median_steps": "{:.0f}"}).hide(axis="index")
+    return (table.drop(columns="runs").rename(columns={"steps_to_minimum": "mean steps to the minimum"})
+                 .style.format({"mean_final_value": "{:.3g}", "mean steps to the minimum": "{:.0f}"}).hide(axis="index"))
 
 
-def _best(df, key):
-    g = df.groupby(key).agg(reached=("reached_global", "mean"), steps=("steps", "median"))
-    g = g.sort_values(["reached", "steps"], ascending=[False, True])
-    return g.index[0], g
+def _nesterov(d: pd.DataFrame) -> pd.DataFrame:
+    return d[(d.method == "Nesterov") & (d.beta == d.beta.max())]
+
+
+def best_lr(d: pd.DataFrame) -> float:
+    """The learning rate with the fewest mean steps to the global minimum under Nesterov (max β) on one function."""
+    return float(_nesterov(d).groupby("lr").steps_to_global.mean().idxmin())
+
+
+def _reach(d: pd.DataFrame, key: str, fmt) -> str:
+    g = d.groupby(key).reached_global.mean()
+    return ", ".join(f"{fmt(k)}: {x:.0%}" for k, x in g.items())
+
+
+def _ranking(v, claim: str, d: pd.DataFrame, key: str, claimed, fmt, reported: str, budget: int) -> None:
+    """A ranking claim "``claimed`` is best" as a test: Welch on steps to the minimum against the strongest alternative."""
+    if claimed not in set(d[key]):
+        v.not_run(claim, f"{fmt(claimed)} is not in this execution's sweep", reported=reported)
+        return
+    means = d.groupby(key).steps_to_global.mean()
+    rival = means.drop(claimed).idxmin()
+    v.compare(f"{claim} (steps to the global minimum, {budget + 1} = never; against the best alternative, "
+              f"{fmt(rival)}; reached: {_reach(d, key, fmt)})",
+              list(d[d[key] == claimed].steps_to_global), list(d[d[key] == rival].steps_to_global),
+              how="less", reported=reported, digits=0, names=(fmt(claimed), fmt(rival)))
 
 
 def part1_verdicts(v, settings, sweep: pd.DataFrame) -> None:
-    """Part 1's claims: deterministic descents (no seeds), so each is decided by a stated rule."""
-    main = sweep[sweep.eps == 1.0]
-    rule = "best = most starts reaching a global minimum, then fewest median steps (ε = 1)"
+    """Part 1's claims, each a ranking decided by a test over random starts (one descent per start and setting)."""
+    main = sweep[sweep.eps == REPORT_DESCENT["eps"]]
+    budget = settings.part1_max_steps
+    top = max(settings.part1_betas)
     for fn in settings.part1_functions:
         d = main[main.function == fn]
-        lr_best, g = _best(d, "lr")
-        v.check(f"Learning rate 10 works best ({fn}; §1.1)", lr_best == 10, reported="lr = 10",
-                ours=f"lr = {lr_best:g} (reached: " + ", ".join(f"{k:g}: {x:.0%}" for k, x in g.reached.sort_index().items()) + ")",
-                n=len(d), rule=rule)
-        mom = d[d.beta > 0]
-        if len(mom):
-            b_best, g = _best(mom, "beta")
-            v.check(f"β = 0.9 is the best trade-off ({fn}; §1.1)", b_best == 0.9, reported="β = 0.9",
-                    ours=f"β = {b_best:g} (reached: " + ", ".join(f"{k:g}: {x:.0%}" for k, x in g.reached.sort_index().items()) + ")",
-                    n=len(mom), rule=rule)
-            m9 = d[d.beta == max(settings.part1_betas)]
-            n_best, g = _best(m9, "method")
-            v.check(f"Nesterov (β = {max(settings.part1_betas):g}) is the best method ({fn}; §1.1)", n_best == "Nesterov",
-                    reported="Nesterov",
-                    ours=f"{n_best} (" + ", ".join(f"{k}: {r.reached:.0%} reached, {r.steps:.0f} steps" for k, r in g.iterrows()) + ")",
-                    n=len(m9), rule=rule)
+        _ranking(v, f"Learning rate 10 works best ({fn}, Nesterov β = {top:g}; §1.1)", _nesterov(d), "lr",
+                 REPORT_DESCENT["lr"], lambda x: f"lr {x:g}", "lr = 10", budget)
+        lr = best_lr(d)
+        at = d[d.lr == lr]
+        heavy = at[~at.nesterov]
+        _ranking(v, f"β = 0.9 is the best trade-off ({fn}, heavy-ball momentum at our best lr {lr:g}; §1.1)", heavy,
+                 "beta", 0.9, lambda x: f"β {x:g}", "β = 0.9", budget)
+        methods = at[at.beta.isin([0.0, top])]
+        _ranking(v, f"Nesterov (β = {top:g}) is the best method ({fn}, at our best lr {lr:g}; §1.1)", methods,
+                 "method", "Nesterov", str, "Nesterov", budget)
     sch = main[main.function == "schaffer"]
-    if len(sch):
-        v.check("Schaffer's function traps descent in local minima (§1.1)", sch.reached_global.mean() < 0.25,
-                reported="struggles to escape", ours=f"{int(sch.reached_global.sum())}/{len(sch)} runs reach a global minimum",
-                n=len(sch), rule="fewer than 25% of descents reach a global minimum")
+    rec = sch[(sch.lr == REPORT_DESCENT["lr"]) & (sch.beta == top) & sch.nesterov]
+    if len(rec):
+        v.threshold(f"Schaffer's function traps descent in local minima: fewer than 25% of random starts reach a global "
+                    f"minimum (lr 10, Nesterov β = {top:g}; §1.1)", list(100.0 * rec.reached_global), 25.0, how="less",
+                    reported="struggles to escape the local minimum", digits=0)
+
+
+def part1_lr_note(sweep: pd.DataFrame) -> str:
+    """Which learning rate reaches the minimum from how many starts, per function (Nesterov, ε = 1): the runs' own words."""
+    main = sweep[sweep.eps == REPORT_DESCENT["eps"]]
+    parts = []
+    for fn, d in main.groupby("function", sort=False):
+        n = _nesterov(d)
+        parts.append(f"**{fn}**: best lr {best_lr(d):g}; starts reaching the minimum per lr: "
+                     + _reach(n, "lr", lambda x: f"{x:g}")
+                     + "; mean steps to it: " + ", ".join(f"{k:g}: {x:.0f}" for k, x in n.groupby("lr").steps_to_global.mean().items()))
+    return "; ".join(parts) + "."
 
 
 def part1_trajectories(settings):
@@ -154,6 +210,33 @@ def part2(cnn_df: pd.DataFrame, cnn_hist: pd.DataFrame):
     return fig, table
 
 
+#: "goes to zero": the final training loss of a model without augmentation or regularisation is below this
+ZERO_LOSS = 0.05
+
+
+def _per_seed(hist: pd.DataFrame, setting: str, fn) -> list[float]:
+    """One number per seed from a setting's epoch curves (``fn`` maps one seed's curve, sorted by epoch, to a float)."""
+    d = hist[hist.setting == setting].sort_values("epoch")
+    return [float(fn(g)) for _, g in d.groupby("seed")]
+
+
+def part2_verdicts(v, settings, cnn_df: pd.DataFrame, cnn_hist: pd.DataFrame) -> None:
+    """Part 2 (and the overfitting remark of §1.3), each a test over seeds."""
+    v.threshold(f"Without augmentation or regularisation the training loss goes to zero (final training loss below "
+                f"{ZERO_LOSS:g}; §1.2, Fig. 1)", _per_seed(cnn_hist, "none", lambda g: g.train_loss.iloc[-1]), ZERO_LOSS,
+                how="less", reported="goes to zero very quickly", digits=3)
+    v.threshold("The validation loss starts to increase at some point: the model overfits (final minus lowest validation "
+                "loss > 0; §1.3)", _per_seed(cnn_hist, "none", lambda g: g.val_loss.iloc[-1] - g.val_loss.min()), 0.0,
+                how="greater", reported="starts to increase at some point", digits=3)
+    none = list(cnn_df[cnn_df.setting == "none"].best_val_acc)
+    claim = "The CNN reaches a validation accuracy of 0.89 (best epoch; §1.2, Fig. 1)"
+    if settings["data.dataset"] == "cifar10":
+        v.threshold(claim + ": ours at least 0.87", none, 0.87, reported=REPORTED["part2_val_max"], digits=3)
+    else:
+        v.not_run(claim, f"an absolute accuracy on CIFAR-10 cat vs dog; profile {settings.profile} trains on "
+                         f"{settings['data.dataset']} (CIFAR-10 is the full profile's data)", reported=REPORTED["part2_val_max"])
+
+
 # ---------------------------------------------------------------------------- Part 3
 def part3(settings, cnn_df: pd.DataFrame, cnn_hist: pd.DataFrame):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 4.5))
@@ -174,23 +257,42 @@ def part3(settings, cnn_df: pd.DataFrame, cnn_hist: pd.DataFrame):
     return fig, pd.DataFrame(rows)
 
 
+def _extreme(v, claim: str, values: dict, target: str, how: str, reported: str, digits: int = 3) -> None:
+    """"``target`` is the highest (``how="greater"``) / lowest (``"less"``)": Welch against the nearest other setting."""
+    if target not in values or len(values) < 2:
+        v.not_run(claim, f"{target} and another setting are needed in this execution's grid", reported=reported)
+        return
+    means = {k: float(np.mean(x)) for k, x in values.items() if k != target}
+    rival = max(means, key=means.get) if how == "greater" else min(means, key=means.get)
+    v.compare(f"{claim} (against the nearest other setting, {rival})", values[target], values[rival], how=how,
+              reported=reported, digits=digits, names=(target, rival))
+
+
 def part3_verdicts(v, settings, cnn_df: pd.DataFrame, cnn_hist: pd.DataFrame) -> None:
     rep_best = REPORTED["part3_best_setting"]
-    means = cnn_df.groupby("setting").best_val_acc.mean().sort_values(ascending=False)
-    if rep_best not in means:
+    grid = list(settings.grid)
+    if rep_best not in grid:
         v.not_run(f"{rep_best} gives the highest validation accuracy (§1.3)", f"{rep_best} is not in this execution's grid",
                   reported=REPORTED["part3_best_val"])
-        return
     acc = lambda g: list(cnn_df[cnn_df.setting == g].best_val_acc)  # noqa: E731
-    for g in means.index:
-        if g != rep_best:
-            v.compare(f"{rep_best} beats {g} (best validation accuracy; §1.3, Fig. 3)", acc(rep_best), acc(g),
-                      reported=f"{REPORTED['part3_best_val']} (best of all)", digits=3, margin=0.01)
-    last = cnn_hist[cnn_hist.epoch == cnn_hist.epoch.max()].groupby("setting").train_loss.mean().sort_values()
-    if "crop" in last:
-        v.check("Cropping alone has the worst training loss (§1.3, Fig. 2)", last.index[-1] == "crop", reported="worst",
-                ours=f"highest final training loss: {last.index[-1]} ({last.iloc[-1]:.3g}); crop: {last['crop']:.3g}",
-                n=len(cnn_df), rule="highest mean final training loss over seeds")
+    if rep_best in grid:
+        for g in grid:
+            if g != rep_best:
+                v.compare(f"{rep_best} beats {g} (best validation accuracy; §1.3, Fig. 3)", acc(rep_best), acc(g),
+                          reported=f"{REPORTED['part3_best_val']} (best of all)", digits=3, margin=0.01)
+    accs = {g: acc(g) for g in grid}
+    _extreme(v, "Without augmentation or regularisation the validation accuracy is the worst (§1.3, Fig. 3)", accs, "none",
+             "less", "worse performance ... very prominent")
+    final_loss = {g: _per_seed(cnn_hist, g, lambda d: d.train_loss.iloc[-1]) for g in grid}
+    _extreme(v, "Cropping alone has the worst (highest) final training loss (§1.3, Fig. 2)", final_loss, "crop", "greater",
+             "worst training loss", digits=4)
+    # "with weight decay 1e-5 and 1e-6 [the training loss] stays at zero and there are less fluctuations"
+    half = lambda d: d.train_loss.iloc[len(d) // 2:].std(ddof=1)  # noqa: E731
+    for g in ("WD 1e-5", "WD 1e-6"):
+        if g in grid:
+            v.compare(f"{g}: the training loss fluctuates less than without regularisation (std over the second half of "
+                      "training; §1.3, Fig. 2)", _per_seed(cnn_hist, g, half), _per_seed(cnn_hist, "none", half), how="less",
+                      reported="less fluctuations", digits=4, names=(g, "none"))
 
 
 # ---------------------------------------------------------------------------- Part 4
@@ -211,16 +313,32 @@ def part4(settings, cnn_hist: pd.DataFrame, tr_hist: pd.DataFrame, tr_results, v
     rows = [{"model": "CNN (ours, from scratch)", "source weights": "none", "input": "native",
              f"mean val acc, epochs 1-{n_ep}": report.mean_std(cnn_mean, digits=3),
              f"best val acc ≤ {n_ep} ep.": report.mean_std(cnn_max, digits=3), "final train loss": report.mean_std(cnn_loss, digits=3)}]
-    for lab_model, d in tr_hist.groupby("model", sort=False):
-        m_mean, m_max, m_loss = early(d)
-        cfg = next(r.config for lab, r in tr_results if lab["model"] == lab_model)
-        rows.append({"model": lab_model, "source weights": source, "input": f"{cfg.image_size} px",
-                     f"mean val acc, epochs 1-{n_ep}": report.mean_std(m_mean, digits=3),
-                     f"best val acc ≤ {n_ep} ep.": report.mean_std(m_max, digits=3),
-                     "final train loss": report.mean_std(m_loss, digits=3)})
+    by_model: dict[str, list] = {}
+    for lab, r in tr_results:
+        by_model.setdefault(lab["model"], []).append(r)
+    for lab_model, rs in by_model.items():
+        d = tr_hist[tr_hist.model == lab_model]  # finished runs only: a diverged run is never a result
         claim = ("ResNet-18 has a much better validation accuracy than the CNN in the first 10 epochs (§1.4, Fig. 5)"
                  if lab_model == "ResNet-18" else f"{lab_model} starts above the CNN (mean validation accuracy, §1.4)")
+        n_div = sum(r.diverged for r in rs)
+        note = f" ({n_div} of {len(rs)} runs diverged)" if n_div else ""
+        row = {"model": lab_model + note, "source weights": source, "input": f"{rs[0].config.image_size} px"}
+        if d.empty:
+            rows.append({**row, f"mean val acc, epochs 1-{n_ep}": "diverged", f"best val acc ≤ {n_ep} ep.": "diverged",
+                         "final train loss": "diverged"})
+            v.inconclusive(claim, f"every {lab_model} run diverged: {rs[0].reason}", reported="better than the CNN",
+                           n=f"0 vs {len(cnn_mean)}")
+            continue
+        m_mean, m_max, m_loss = early(d)
+        rows.append({**row, f"mean val acc, epochs 1-{n_ep}": report.mean_std(m_mean, digits=3),
+                     f"best val acc ≤ {n_ep} ep.": report.mean_std(m_max, digits=3),
+                     "final train loss": report.mean_std(m_loss, digits=3)})
         v.compare(claim, list(m_mean), list(cnn_mean), reported="better than the CNN", digits=3, names=(lab_model, "CNN"))
+    losses = {m: early(d)[2] for m, d in tr_hist.groupby("model", sort=False)}
+    if {"ResNet-18", "AlexNet"} <= set(losses):
+        v.compare("ResNet-18 reaches a lower training loss than AlexNet (final epoch; §1.4, Fig. 4)", list(losses["ResNet-18"]),
+                  list(losses["AlexNet"]), how="less", reported="ResNet performs better concerning training loss", digits=3,
+                  names=("ResNet-18", "AlexNet"))
     return fig, pd.DataFrame(rows)
 
 
@@ -229,6 +347,8 @@ def part5_bug_table(p5) -> pd.DataFrame:
     """Both accuracy updates applied to the same predictions (each run's best model on its validation split)."""
     rows = []
     for lab, r in p5:
+        if r.diverged:  # no model to predict with
+            continue
         pred, y = predictions(r, "val")
         c = accuracy.compare_updates(pred, y, 128)
         mb = accuracy.max_of_batches(pred, y, min(128, len(y)), evaluations=100, seed=lab["seed"])
@@ -236,6 +356,20 @@ def part5_bug_table(p5) -> pd.DataFrame:
                      "last batch size": c["last_batch_size"], "per-batch min": c["batch_min"], "per-batch max": c["batch_max"],
                      "max of 100 random batches": mb["max_batch"]})
     return pd.DataFrame(rows)
+
+
+def part5_figure(p5):
+    """The report's Figures 6 and 7: training loss and validation accuracy of the four final trainings."""
+    hist = history_frame(p5)
+    hist["training"] = hist.model + ", " + hist.setting
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4))
+    report.curves(hist, "epoch", "train_loss", hue="training", ax=a1, title="Training loss (Fig. 6)")
+    report.curves(hist, "epoch", "val_acc", hue="training", ax=a2, title="Validation accuracy (Fig. 7)")
+    a1.set_yscale("log")
+    for (model, setting), rep in REPORTED["part5"].items():
+        a2.axhline(rep, ls=":", lw=1, color="grey")
+    a2.text(0.01, 0.02, "dotted: the report's four best values (CIFAR-10 cat vs dog)", transform=a2.transAxes, fontsize="x-small")
+    return fig
 
 
 def part5_table(p5_df: pd.DataFrame, bug: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reprolib.core.chapter import SettingsTable, check_seeds, check_subset, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_seeds, check_subset, row, same
 from reprolib.core.config import ConfigError
 
 #: The grid of the report's Figures 2 and 3 (label → TrainConfig overrides).
@@ -66,28 +66,32 @@ def _sizes(d: dict) -> str:
 
 TABLE = SettingsTable("vc_a2", {
     #                     smoke                    cpu                         full
-    "seeds":          row((0,),                    (0, 1),                     (0, 1, 2), check=check_seeds),
+    "seeds":          row((0,),                    (0, 1, 2, 3),               (0, 1, 2, 3, 4), check=check_seeds,
+                          help="seeds per setting (every cell of the Part 3 grid, every transfer model)"),
     "grid":           same(tuple(PART3_GRID), check=_check_grid, help="Part 3 settings (labels of Figures 2-3)"),
     "transfer":       row(_CPU_TRANSFER,           _CPU_TRANSFER,              _FULL_TRANSFER, check=_check_transfer, show=_sizes,
                           help="Part 4 models and their input sizes"),
     "weights":        row("source",                "source",                   "imagenet",
                           help="source weights of the transfer models (source = pretrained offline on the other classes)"),
     "part1_functions": same(("schaffer", "matyas", "beale")),
-    "part1_lrs":      same((1.0, 10.0, 100.0)),
+    "part1_lrs":      same((1.0, 10.0, 100.0), check=check_positive),
     "part1_betas":    row((0.0, 0.9),              (0.0, 0.5, 0.9),            (0.0, 0.5, 0.9)),
     "part1_nesterov": same((False, True)),
-    "part1_epss":     row((1.0,),                  (0.5, 1.0, 4.0),            (0.5, 1.0, 4.0), help="finite-difference steps (pixels)"),
-    "part1_max_steps": row(200,                    1000,                       1000),
+    "part1_epss":     row((1.0,),                  (0.5, 1.0, 4.0),            (0.5, 1.0, 4.0), check=check_positive, help="finite-difference steps (pixels)"),
+    "part1_max_steps": row(200,                    1000,                       1000, check=check_positive),
+    "part1_starts":   row(4,                       20,                         40, check=check_positive,
+                          help="random start points per function (each ranking of Part 1 is a test over them)"),
     "part1_explorer": row(_EXPLORER_SMALL,         _EXPLORER,                  _EXPLORER),
 }, sections={
     "data": {
         "dataset":    row("fashion_mnist",         "fashion_mnist",            "cifar10"),
         "classes":    row((2, 4),                  (2, 4),                     (3, 5), help="Pullover vs Coat; CIFAR-10 cat vs dog"),
-        "train_size": row(256,                     2500,                       0, show=_size),
+        "train_size": row(256,                     0,                          0, show=_size,
+                          help="training images of the two classes (all = the whole split, 12,000 for Fashion-MNIST)"),
     },
     "cnn": {
         "model":          same("report_cnn"),
-        "epochs":         row(2,                   10,                         30),
+        "epochs":         row(2,                   20,                         30),
         "optimizer":      same("sgd"),
         "lr":             same(0.1),
         "momentum":       same(0.9),

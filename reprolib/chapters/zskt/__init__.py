@@ -18,7 +18,8 @@ def _scale(settings) -> str:
     if settings.profile == "full":
         return "full: CIFAR-10, the report's WRNs, 80k iterations"
     return (f"{settings.profile}: {pair['dataset']} at {pair['image_size'] or 'native'} px, WRN-40-k→16-k, 16-k→10-k, "
-            f"{z['iterations']} iterations")
+            f"{z['iterations']} iterations ({settings.sweep_iterations} for the equal-budget sweeps), "
+            f"{len(settings.seeds)} seeds")
 
 
 CHAPTER = Chapter("zskt", "Zero-shot knowledge transfer via adversarial belief matching", TABLE, Plan,

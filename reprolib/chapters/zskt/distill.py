@@ -13,6 +13,11 @@ github.com/szagoruyko/attention-transfer):
   B·C, i.e. it is ``KL_batchmean / C``.  ZSKT's β = 250 is balanced against that
   ``KL/C`` (with C = 10 classes): against a batch-mean KL the same balance is β/C.
 * :func:`kd_at_loss` is FewShotKT's pre-fix KD+AT loss.
+* :func:`paper_beta_scale` expresses β in the paper's units at any input size: the
+  attention term is a *mean* over the H·W positions of unit-normalised maps, so the
+  same β is (32/s)² times stronger on s-px inputs than on the paper's 32-px CIFAR
+  images; multiplying the term by (s/32)² makes it a sum over positions divided by the
+  number of positions the paper's maps have, i.e. the paper's β means the same thing.
 """
 from __future__ import annotations
 
@@ -51,6 +56,23 @@ def attention_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             "teacher and student groups must downsample alike"
         )
     return (attention_map(a) - attention_map(b)).pow(2).mean()
+
+
+#: input size the papers' β values were tuned at (CIFAR-10 / SVHN, 32×32)
+PAPER_INPUT_SIZE = 32
+
+
+def paper_beta_scale(input_size: int, reference_size: int = PAPER_INPUT_SIZE) -> float:
+    """Factor that turns a β given in the paper's units into the β the per-position mean needs at ``input_size``.
+
+    Every WRN group downsamples alike, so group l has (s/2^l)² positions at an s-px input
+    against (32/2^l)² in the paper; the mean over positions is (32/s)² times larger for
+    the same maps (each unit-normalised entry squared is ~1/positions).  Scaling the term
+    by (s/32)² = positions / paper positions cancels that for every group at once.
+    """
+    if input_size < 1 or reference_size < 1:
+        raise ValueError(f"input sizes must be >= 1, got {input_size} and {reference_size}")
+    return (input_size / reference_size) ** 2
 
 
 def attention_losses(groups_s, groups_t) -> torch.Tensor:

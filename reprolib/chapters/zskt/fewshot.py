@@ -44,6 +44,8 @@ class FewShotConfig(PairMixin, TrainSpec):
     temperature: float = option(4.0, low=0.01)
     alpha: float = option(0.9, low=0.0, high=1.0)
     at_beta: float = option(1000.0, low=0.0)
+    beta_units: str = option("maps", choices=("maps", "paper"), added=True,
+                             help="'paper': at_beta in the paper's units at any input size (distill.paper_beta_scale)")
     augment: tuple[str, ...] = option((), choices=("crop", "flip"))
     device: str = option("auto", choices=("auto", "cpu", "cuda"))
     # FewShotKT optimisation (SGD 0.1, momentum 0.9, wd 5e-4, ×0.2 at 30/60/80% of training)
@@ -84,12 +86,13 @@ def fewshot_experiment(cfg: FewShotConfig, ctx: RunContext) -> dict:
         for p in teacher.parameters():
             p.requires_grad_(False)
         distill.check_groups(teacher, student)
+        at_beta = cfg.at_beta * cfg.at_scale(test.size[0])
 
         def loss_fn(model, x, y):
             s_logits, s_groups = model.forward_groups(x)
             with torch.no_grad():
                 t_logits, t_groups = teacher.forward_groups(x)
-            return distill.kd_at_loss(s_logits, s_groups, t_logits, t_groups, y, cfg.temperature, cfg.alpha, cfg.at_beta), s_logits
+            return distill.kd_at_loss(s_logits, s_groups, t_logits, t_groups, y, cfg.temperature, cfg.alpha, at_beta), s_logits
 
     seed_everything(cfg.seed)
     loader = TensorLoader(shots, batch, shuffle=True, augment=build_augment(cfg.augment), device=device, seed=cfg.seed)

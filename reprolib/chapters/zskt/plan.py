@@ -8,6 +8,9 @@ from reprolib.core.chapter import Settings
 
 from .fewshot import FewShotConfig
 from .reported import BIG_PAIR, CHAIN, MAIN_PAIR, PAIRS, SAME_ARCH
+
+#: pairs whose zero-shot students other claims reuse (the transition curves, the chain): these train to the plateau
+PLATEAU_PAIRS = (MAIN_PAIR, BIG_PAIR, (CHAIN["via"], CHAIN["student"]))
 from .zeroshot import ZeroShotConfig
 
 
@@ -41,6 +44,13 @@ class Plan:
     def zs(self, pair=MAIN_PAIR, seed=0, **over) -> ZeroShotConfig:
         return self.base.replace(teacher=self.arch(pair[0]), student=self.arch(pair[1]), seed=seed, **over)
 
+    def zs_sweep(self, pair=MAIN_PAIR, seed=0, **over) -> ZeroShotConfig:
+        """A zero-shot run of the equal-budget comparisons (``sweep_iterations``)."""
+        return self.zs(pair, seed, iterations=self.settings.sweep_iterations, **over)
+
+    def pair_iterations(self, pair) -> int:
+        return self.base.iterations if pair in PLATEAU_PAIRS else self.settings.sweep_iterations
+
     def kdat(self, pair=MAIN_PAIR, seed=0, m=None, mode="kd+at", **over) -> FewShotConfig:
         m = m if m is not None else self.settings.kdat_m
         return self.few_base.replace(teacher=self.arch(pair[0]), student=self.arch(pair[1]), seed=seed, m=m, mode=mode, **over)
@@ -63,7 +73,8 @@ class Plan:
         return {a: self.base.replace(teacher=a).teacher_config() for a in archs}
 
     def pair_runs(self) -> dict:
-        return {p: [self.zs(p, s) for s in self.seeds] for p in PAIRS}
+        """Tables 2/4: the pairs other claims reuse train to the plateau, the others at the sweep budget."""
+        return {p: [self.zs(p, s, iterations=self.pair_iterations(p)) for s in self.seeds] for p in PAIRS}
 
     def kdat_pair_runs(self) -> dict:
         """Table 1; unless ``table1_all_seeds``, only the pairs the transition curves use get every seed."""
@@ -72,14 +83,32 @@ class Plan:
                 for p in PAIRS}
 
     def beta_runs(self) -> dict:
-        return {b: [self.zs(seed=s, beta=b) for s in self.seeds] for b in self.settings.betas}
+        return {b: [self.zs_sweep(seed=s, beta=b) for s in self.seeds] for b in self.settings.betas}
+
+    def sweep_base_runs(self) -> list:
+        """The main pair at the sweep budget with every default: the baseline of the β, n_G and generator-lr comparisons."""
+        return [self.zs_sweep(seed=s) for s in self.seeds]
+
+    def generator_lr_runs(self) -> dict:
+        """Report §4.2: the generator learning rate of the code (0.001) against the paper's stated 0.002."""
+        return {lr: [self.zs_sweep(seed=s, lr_generator=lr) for s in self.seeds] for lr in self.settings.generator_lrs}
+
+    @property
+    def fewshot_seeds(self) -> tuple[int, ...]:
+        """The chapter's seeds, extended with the next integers to ``fewshot_seeds`` of them."""
+        seeds = list(self.seeds)
+        nxt = max(seeds) + 1
+        while len(seeds) < self.settings.fewshot_seeds:
+            seeds.append(nxt)
+            nxt += 1
+        return tuple(seeds)
 
     def fewshot_runs(self) -> dict:
-        return {(mode, m): [self.kdat(seed=s, m=m, mode=mode) for s in self.seeds]
+        return {(mode, m): [self.kdat(seed=s, m=m, mode=mode) for s in self.fewshot_seeds]
                 for m in self.settings.fewshot_m for mode in ("kd+at", "none")}
 
     def dynamic_runs(self) -> list:
-        return [self.zs(seed=s, ng_schedule="dynamic") for s in self.seeds]
+        return [self.zs_sweep(seed=s, ng_schedule="dynamic") for s in self.seeds]
 
     def same_arch_runs(self) -> list:
         return [self.zs(SAME_ARCH["pair"], s) for s in self.seeds]
@@ -100,10 +129,10 @@ class Plan:
     def configs(self, available_only: bool = True) -> list:
         """Every run of the chapter (upstream runs are reached through ``config.upstream()``)."""
         out = list(self.teacher_configs().values())
-        for group in (self.pair_runs(), self.kdat_pair_runs(), self.beta_runs(), self.fewshot_runs()):
+        for group in (self.pair_runs(), self.kdat_pair_runs(), self.beta_runs(), self.generator_lr_runs(), self.fewshot_runs()):
             for cfgs in group.values():
                 out += cfgs
-        out += self.dynamic_runs() + self.same_arch_runs() + self.chain_runs()
+        out += self.sweep_base_runs() + self.dynamic_runs() + self.same_arch_runs() + self.chain_runs()
         for d in self.datasets(available_only):
             zs, scratch = self.dataset_runs(d)
             out += zs + [scratch]

@@ -9,7 +9,7 @@ The ``zeroshot`` and ``fewshot`` sections are the fields of :class:`ZeroShotConf
 """
 from __future__ import annotations
 
-from reprolib.core.chapter import SettingsTable, check_seeds, row, same
+from reprolib.core.chapter import SettingsTable, check_positive, check_positive_int, check_seeds, row, same
 
 REPORT_WRNS = ("wrn-16-1", "wrn-16-2", "wrn-40-1", "wrn-40-2")
 WRN_SMALL = {"wrn-16-1": "wrn-10-1", "wrn-16-2": "wrn-10-2", "wrn-40-1": "wrn-16-1", "wrn-40-2": "wrn-16-2"}
@@ -35,22 +35,33 @@ TABLE = SettingsTable("zskt", {
     "arch":           row(WRN_SMALL,           WRN_SMALL,                               WRN_SAME, show=_arch,
                           help="report architecture → ours"),
     "betas":          row((0.0, 250.0),        (0.0, 100.0, 250.0, 1000.0, 2500.0),     (0.0, 100.0, 250.0, 1000.0, 2500.0),
-                          help="attention weights of the β sweep (Table 5)"),
-    "fewshot_m":      row((5,),                (1, 10, 50),                             (10, 25, 50, 75, 100),
-                          help="images per class of the few-shot baselines"),
-    "kdat_m":         row(5,                   10,                                      200, help="images per class of Table 1's KD+AT"),
+                          help="attention weights of the β sweep (Table 5), in the paper's units (maps of a 32-px input)"),
+    "sweep_iterations": row(4,             500,                                     80000, check=check_positive,
+                          help="outer iterations of the comparisons made at equal budget (β sweep, n_G schedule, generator "
+                               "learning rate, the three pairs no other claim uses); the rest train to the plateau "
+                               "(zeroshot.iterations)"),
+    "generator_lrs":  same((1e-3, 2e-3), check=check_positive,
+                           help="generator learning rates compared (report §4.2: the code's 0.001 vs the paper's 0.002)"),
+    "fewshot_m":      row((5,),                (10, 50),                                (10, 25, 50, 75, 100),
+                          check=check_positive, help="images per class of the few-shot baselines"),
+    "fewshot_seeds":  row(1,                   4,                                       3, check=check_positive_int,
+                          help="seeds of each few-shot baseline: the chapter's seeds, extended to this many (the runs are "
+                               "cheap, and two seeds of a no-teacher student on 100 images cannot separate 5 points)"),
+    "kdat_m":         row(5,                   10,                                      200, check=check_positive, help="images per class of Table 1's KD+AT"),
     "table1_all_seeds": row(True,              False,                                   True,
                           help="every seed for every Table 1 pair (else only the pairs the transition curves use)"),
-    "datasets":       row(("digits",),         ("svhn", "mnist", "cifar100", "digits"), ("svhn", "mnist", "cifar100"),
+    "datasets":       row(("digits",),         ("svhn", "mnist", "cifar100", "digits"), ("svhn", "mnist", "fashion_mnist", "cifar100"),
                           help="Table 6 datasets (run where available offline)"),
     "dataset_iterations": row({"digits": 6},   {"digits": 250},
                           {"svhn": 50000, "mnist": 25000, "fashion_mnist": 35000, "cifar100": 80000},
-                          help="outer iterations per Table 6 dataset (the report's batch counts at full)"),
-    "dataset_teacher_epochs": row({"digits": 1}, {"digits": 20}, {"svhn": 100, "mnist": 30, "fashion_mnist": 100}),
-    "tc_images":      row(6,                   50,                                      1000, help="test images per transition curve"),
-    "tc_steps":       row(4,                   40,                                      200, help="adversarial steps per curve"),
-    "mte_steps":      row(4,                   40,                                      100, help="steps averaged by the MTE"),
-    "tc_step_size":   same(1.0, help="ξ, the step size of Algorithm 2"),
+                          check=check_positive, help="outer iterations per Table 6 dataset (the report's batch counts at full)"),
+    "dataset_teacher_epochs": row({"digits": 1}, {"digits": 20}, {"svhn": 100, "mnist": 30, "fashion_mnist": 100}, check=check_positive),
+    "tc_images":      row(6,                   100,                                     1000, check=check_positive, help="test images per transition curve"),
+    "tc_steps":       row(4,                   50,                                      200, check=check_positive, help="adversarial steps per curve"),
+    "mte_steps":      row(4,                   50,                                      100, check=check_positive, help="steps averaged by the MTE"),
+    "explorer_images": row(4,                  24,                                      200, check=check_positive,
+                          help="test images per transition curve of the β explorer"),
+    "tc_step_size":   same(1.0, check=check_positive, help="ξ, the step size of Algorithm 2"),
 }, sections={
     # shared by the zero-shot and the KD+AT configs: the data and the teacher recipe
     "pair": {
@@ -63,20 +74,25 @@ TABLE = SettingsTable("zskt", {
         "teacher_augment":    row((),           (),               ("crop", "flip")),
     },
     "zeroshot": {
-        "iterations":         row(6,            250,              80000, help="outer iterations (pseudo batches)"),
+        "iterations":         row(6,            1500,             80000,
+                                  help="outer iterations (pseudo batches) of the runs that train to the plateau"),
         "batch_size":         row(16,           64,               128),
         "n_s":                row(2,            5,                10, help="student steps per iteration"),
         "gen_width":          row(0.25,         0.5,              1.0, help="generator channels relative to the original"),
         "eval_points":        row(3,            10,               100),
         "eval_size":          row(200,          2000,             0, show=_size),
         "sample_points":      row(3,            5,                6),
-        "checkpoint_every":   row(3,            50,               1000),
+        "checkpoint_every":   row(3,            100,              1000),
+        "beta":               same(250.0, help="β in the paper's units (see beta_units)"),
+        "beta_units":         same("paper", help="β per the attention maps of a 32-px input (the paper's), at any size"),
     },
     "fewshot": {
         "augment":            row((),           (),               ("crop", "flip")),
         "m":                  row(5,            10,               200),
         "steps":              row(6,            400,              80000),
         "batch_size":         row(32,           128,              128),
+        "at_beta":            same(1000.0, help="KD+AT attention weight in the paper's units (FewShotKT: 1000)"),
+        "beta_units":         same("paper"),
     },
 })
 

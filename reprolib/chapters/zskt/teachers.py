@@ -48,6 +48,10 @@ class PairMixin:
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
+    def at_scale(self, input_size: int) -> float:
+        """Multiplier of the attention term: (s/32)² when β is in the paper's units, else 1."""
+        return distill.paper_beta_scale(input_size) if getattr(self, "beta_units", "maps") == "paper" else 1.0
+
     def teacher_config(self, arch: str | None = None) -> TrainConfig:
         """The cached supervised run that trains the teacher ``arch`` (default: ``self.teacher``)."""
         return TrainConfig(model=arch or self.teacher, **_teacher_spec_fields(self))

@@ -11,9 +11,11 @@ Deliberate differences from the original code are listed in :data:`DIFFERENCES`.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
+import sys
 import time
 
 import numpy as np
@@ -23,11 +25,13 @@ import torch.nn as nn
 from reprolib.core import data as data_mod
 from reprolib.core import models, registry
 from reprolib.core.config import Config, ConfigError, option
+from reprolib.core.fastpath import ThreadOptions, training_path
 from reprolib.core.io import atomic_torch_save
 from reprolib.core.loader import evaluation_batches
 from reprolib.core.runs import RunContext, run
 from reprolib.core.supervised import load_trained
-from reprolib.core.train import Diverged, check_finite, default_device, evaluate, seed_everything
+from reprolib.core.train import (Diverged, check_finite, check_model_finite, default_device, discard_checkpoint, evaluate,
+                                 load_checkpoint, seed_everything)
 
 from . import distill
 from .settings import config_defaults
@@ -47,7 +51,7 @@ NG_SCHEDULES = ("constant", "dynamic")
 
 
 @dataclasses.dataclass(frozen=True)
-class ZeroShotConfig(PairMixin, Config):
+class ZeroShotConfig(PairMixin, ThreadOptions):
     """One zero-shot student (report §4.2 / paper Algorithm 1)."""
 
     EXPERIMENT = "zeroshot"
@@ -71,6 +75,9 @@ class ZeroShotConfig(PairMixin, Config):
     lr_student: float = option(2e-3, low=0.0)
     lr_generator: float = option(1e-3, low=0.0)
     beta: float = option(250.0, low=0.0, help="AT weight against the 'mean'-reduced KL (= β/C against batchmean)")
+    beta_units: str = option("maps", choices=("maps", "paper"), added=True,
+                             help="'paper': β in the paper's units at any input size (see distill.paper_beta_scale); "
+                                  "'maps': applied to the per-position mean as is (the original code at 32 px)")
     grad_clip: float = option(5.0, low=0.0)
     gen_width: float = option(1.0, low=0.05, high=4.0, help="generator channels relative to the original 128/64")
     eval_points: int = option(10, low=1, help="test evaluations over training (accuracy curve)")
@@ -156,6 +163,7 @@ class ZeroShotTrainer:
         self.sched_s = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_s, T_max=cfg.iterations)
         self.sched_g = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt_g, T_max=cfg.iterations)
         self.iteration = 0
+        self.beta = cfg.beta * cfg.at_scale(generator.size)  # β per position of our maps
 
     def state_dict(self) -> dict:
         return {
@@ -200,7 +208,7 @@ class ZeroShotTrainer:
             t_logits, t_groups = T.forward_groups(x)
         for _ in range(cfg.n_s):
             s_logits, s_groups = S.forward_groups(x)
-            loss_s, kl_s, at_s = distill.zskt_student_loss(s_logits, s_groups, t_logits, t_groups, cfg.beta)
+            loss_s, kl_s, at_s = distill.zskt_student_loss(s_logits, s_groups, t_logits, t_groups, self.beta)
             check_finite("the student loss", loss_s, where)
             self.opt_s.zero_grad(set_to_none=True)
             loss_s.backward()
@@ -232,6 +240,11 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     if size % 4:
         raise ConfigError(f"{cfg.dataset} images are {size}px; set image_size to a multiple of 4")
     generator = distill.Generator(cfg.z_dim, test.channels, size, cfg.gen_width).to(device)
+    # the memory format this machine trains the student fastest in (measured once, recorded with the run)
+    path = training_path(student, (cfg.batch_size, test.channels, size, size), test.num_classes, device=device,
+                         cuda_amp=False)
+    for net in (teacher, student, generator):
+        path.prepare(net)
     trainer = ZeroShotTrainer(teacher, student, generator, cfg)
     eval_loader = evaluation_batches(eval_subset, device=device)
     eval_at = set(_points(cfg.iterations, cfg.eval_points))
@@ -249,13 +262,22 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
         generator.train()
 
     ckpt = ctx.checkpoint_path
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        trainer.load_state_dict(state["trainer"])
-        history, curve, elapsed = state["history"], state["curve"], state["elapsed"]
-        samples = [t.numpy() for t in state["samples"]]
-        torch.set_rng_state(state["torch_rng"])
-    elif 0 in sample_at:
+    state = load_checkpoint(ckpt, device, ("trainer", "history", "curve", "elapsed", "samples", "torch_rng"))
+    if state is not None:
+        fresh = copy.deepcopy(trainer.state_dict())
+        try:
+            restored = state["history"], state["curve"], state["elapsed"], [t.numpy() for t in state["samples"]]
+            trainer.load_state_dict(state["trainer"])
+            torch.set_rng_state(state["torch_rng"])
+        except Exception as err:  # noqa: BLE001 - a checkpoint that does not fit this run is discarded
+            discard_checkpoint(ckpt, err)
+            trainer.load_state_dict(fresh)
+            state = None
+        else:
+            history, curve, elapsed, samples = restored
+            print(f"zero-shot {cfg.teacher}→{cfg.student}: resuming from iteration {trainer.iteration} of {cfg.iterations} "
+                  f"(checkpoint {ckpt})", file=sys.stderr, flush=True)
+    if state is None and 0 in sample_at:
         snapshot()
 
     from tqdm.auto import tqdm
@@ -263,7 +285,13 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     bar = tqdm(total=cfg.iterations, initial=trainer.iteration, desc=f"zero-shot {cfg.teacher}→{cfg.student}", leave=False, disable=not ctx.progress)
     while trainer.iteration < cfg.iterations:
         t0 = time.perf_counter()
-        out = trainer.outer_step()
+        try:
+            out = trainer.outer_step()
+            if trainer.iteration in eval_at:
+                check_model_finite(student, f"iteration {trainer.iteration}")  # e.g. a BN running variance
+        except Diverged as err:  # the run cache stores it as diverged, with the curves so far
+            err.history = {**history, "curve": curve}
+            raise
         it = trainer.iteration
         history["iteration"].append(it)
         for k in ("loss_g", "loss_s", "kl_s", "at_s"):
@@ -283,7 +311,7 @@ def zeroshot_experiment(cfg: ZeroShotConfig, ctx: RunContext) -> dict:
     bar.close()
     test_loss, test_acc = evaluate(student, evaluation_batches(test, device=device), device)
     if not math.isfinite(test_loss):
-        raise Diverged(f"zero-shot student's test loss is {test_loss}: the run diverged")
+        raise Diverged(f"zero-shot student's test loss is {test_loss}: the run diverged", history={**history, "curve": curve})
     ctx.save_state(student.state_dict())
     ctx.save_state(generator.state_dict(), "generator")
     ctx.save_array("samples", np.stack(samples))

@@ -19,4 +19,4 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
 
 def test_unknown_parameter_names_the_allowed_ones(tmp_path):
     proc = run_chapter("pipeline", tmp_path / "bad.ipynb", tmp_path / "cache", profile="smoke", learning_rates=["fast"])
-    assert proc.returncode == 1 and "learning_rates[0]='fast'" in proc.stderr
+    assert proc.returncode == 2 and "learning_rates[0]='fast'" in proc.stderr

@@ -113,3 +113,14 @@ def test_explorer_draw_titles_follow_the_point():
         figures.explorer_draw("matyas", 1.0, "adam")
     fig = figures.live_draw("schaffer", 204, 179, lr=10, beta=0.0, nesterov=False, max_steps=20)
     assert "plain GD" in fig.axes[0].get_title()
+
+
+def test_cpu_budget_makes_part3_differences_testable():
+    """The whole Pullover/Coat training split, 20+ epochs and 4+ seeds for every cell of the Part 3 grid."""
+    cpu = plan()
+    cells = {}
+    for lab, cfg in cpu.cnn_runs():
+        assert cfg.train_size == 0 and cfg.epochs >= 20
+        cells.setdefault(lab["setting"], set()).add(cfg.seed)
+    assert set(cells) == set(PART3_GRID) and all(len(seeds) >= 4 for seeds in cells.values())
+    assert cpu.settings.part1_starts >= 20

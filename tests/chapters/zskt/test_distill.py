@@ -107,3 +107,28 @@ def test_pair_checks():
         distill.check_groups(torch.nn.Linear(2, 2), models.build("wrn-10-1", 10, 1))
     with pytest.raises(ValueError, match="equal numbers"):
         distill.attention_losses([torch.randn(1, 1, 2, 2)] * 3, [torch.randn(1, 1, 2, 2)] * 2)
+
+
+def test_paper_beta_scale_is_the_map_area_ratio():
+    assert distill.paper_beta_scale(32) == 1.0
+    assert distill.paper_beta_scale(16) == 0.25  # 16x16 maps: the per-position mean is 4x the paper's
+    assert distill.paper_beta_scale(8) == 1 / 16
+    assert distill.paper_beta_scale(28) == pytest.approx(0.765625)
+    with pytest.raises(ValueError, match=">= 1"):
+        distill.paper_beta_scale(0)
+
+
+def test_beta_in_paper_units_equals_the_attention_loss_on_maps_brought_to_32_px():
+    """Scaling the 16-px attention loss by (16/32)^2 gives exactly the loss of the same maps at the paper's 32 px
+    (nearest upsampling repeats every position 4 times), i.e. a sum over positions / (B * 32 * 32)."""
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 4, 16, 16), torch.randn(3, 6, 16, 16)
+    small = distill.attention_loss(a, b)
+    up = lambda x: F.interpolate(x, scale_factor=2, mode="nearest")  # noqa: E731
+    at_32 = distill.attention_loss(up(a), up(b))
+    assert (small * distill.paper_beta_scale(16)).item() == pytest.approx(at_32.item(), rel=1e-5)
+    # the same by hand: squared differences of unit maps summed over the 256 positions, over B * 1024 paper positions
+    qa, qb = a.pow(2).mean(1).flatten(1), b.pow(2).mean(1).flatten(1)
+    diff = qa / qa.norm(dim=1, keepdim=True) - qb / qb.norm(dim=1, keepdim=True)
+    assert at_32.item() == pytest.approx((diff.pow(2).sum() / (3 * 32 * 32)).item(), rel=1e-5)
+    assert small.item() == pytest.approx(4 * at_32.item(), rel=1e-5)  # why beta at 16 px was 4x too strong

@@ -27,6 +27,6 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
 def test_bad_parameter_fails_before_compute_with_a_clear_error(tmp_path):
     proc = run_chapter("zskt", tmp_path / "bad.ipynb", tmp_path / "cache", profile="smoke",
                        overrides={"zeroshot.iterations": 0})
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "zeroshot.iterations must be" in proc.stderr or "iterations=0 is out of range" in proc.stderr, proc.stderr
     assert not (tmp_path / "cache").exists()  # nothing was trained

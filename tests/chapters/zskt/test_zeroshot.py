@@ -139,3 +139,97 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, monkeypatch):
     assert resumed.history["curve"] == straight.history["curve"]
     a, b = straight.load_state(), resumed.load_state()
     assert all(torch.allclose(a[k].float(), b[k].float()) for k in a)
+
+
+def test_beta_units_scale_the_attention_term_by_the_map_area():
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", beta=250.0, beta_units="paper")
+    assert cfg.at_scale(16) == 0.25 and cfg.at_scale(32) == 1.0
+    assert cfg.replace(beta_units="maps").at_scale(16) == 1.0
+    # the added field keeps the keys of runs made before it existed ('maps' is its default)
+    assert "beta_units" not in cfg.replace(beta_units="maps").key_dict() and "beta_units" in cfg.key_dict()
+    teacher, student = models.build("wrn-10-1", 10, 1), models.build("wrn-10-1", 10, 1)
+    tr = zeroshot.ZeroShotTrainer(teacher, student, distill.Generator(cfg.z_dim, 1, 8, cfg.gen_width), cfg)
+    assert tr.beta == 250.0 * (8 / 32) ** 2
+
+
+def test_kd_at_beats_no_teacher_on_a_small_fixed_task(isolated_cache):
+    """FewShotKT's KD+AT against a student trained on the same M images alone (the paper's accuracy-vs-M figure),
+    on scikit-learn's 8x8 digits: a WRN-10-1 teacher (10 epochs, ~97%), M = 3 images per class, 150 steps, 3 seeds.
+    With beta in the paper's units KD+AT wins; with the original's beta applied to 8-px maps (16x too strong) the
+    attention term swamps the student, which is how KD+AT fell below no-teacher at reduced scale."""
+    base = fewshot.FewShotConfig(dataset="digits", image_size=0, teacher="wrn-10-1", student="wrn-10-1", teacher_epochs=10,
+                                 teacher_train_size=0, m=3, steps=150, batch_size=128, beta_units="paper")
+    acc = {}
+    for name, over in {"none": {"mode": "none"}, "kd+at": {}, "kd+at, maps units": {"beta_units": "maps"}}.items():
+        acc[name] = [runs.run(base.replace(seed=s, **over), progress=False).metrics["test_acc"] for s in range(3)]
+    mean = {k: sum(v) / len(v) for k, v in acc.items()}
+    assert mean["kd+at"] > mean["none"] + 0.02, acc
+    assert sum(a > b for a, b in zip(acc["kd+at"], acc["none"])) >= 2, acc
+    assert mean["kd+at, maps units"] < mean["none"] - 0.2, acc
+
+
+def _interrupted_at_4(cfg, monkeypatch):
+    """Run ``cfg`` until a crash at iteration 4 (checkpoint written at 3); return the checkpoint's path."""
+    original = zeroshot.ZeroShotTrainer.outer_step
+
+    def crash_at_4(self, z=None):
+        if self.iteration == 4:
+            raise KeyboardInterrupt
+        return original(self, z)
+
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", crash_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run(cfg, progress=False)
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", original)
+    return runs.entry_path(cfg) / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered"])
+def test_an_unusable_zero_shot_checkpoint_is_discarded_and_the_run_restarts(tmp_path, monkeypatch, damage):
+    from reprolib.core.train import CorruptCheckpointWarning
+
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=7)
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "a"))
+    straight = runs.run(cfg, progress=False)
+    monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "b"))
+    ckpt = _interrupted_at_4(cfg, monkeypatch)
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    else:
+        import pickle
+
+        class Payload:
+            def __reduce__(self):
+                return (open, (str(marker), "w"))
+
+        ckpt.write_bytes(pickle.dumps({"trainer": Payload()}, protocol=2))
+    with pytest.warns(CorruptCheckpointWarning, match="unreadable.*discarded, the run restarts"):
+        again = runs.run(cfg, progress=False)
+    assert not marker.exists()  # loaded with weights_only=True: nothing in the file ran
+    assert again.history["curve"] == straight.history["curve"]  # a clean restart gives the same run
+
+
+def test_a_resumed_zero_shot_run_says_from_which_iteration(tmp_path, monkeypatch, capfd):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=8)
+    _interrupted_at_4(cfg, monkeypatch)
+    capfd.readouterr()
+    runs.run(cfg, progress=False)
+    assert "resuming from iteration 3 of 6" in capfd.readouterr().err
+
+
+def test_a_diverged_zero_shot_run_is_stored_as_diverged(monkeypatch):
+    cfg = zeroshot.ZeroShotConfig.from_profile("smoke", seed=9)
+    original = zeroshot.ZeroShotTrainer.outer_step
+
+    def poisoned(self, z=None):
+        if self.iteration == 2:
+            with torch.no_grad():
+                self.generator.linear.weight.fill_(float("nan"))
+        return original(self, z)
+
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", poisoned)
+    first = runs.run(cfg, progress=False)
+    assert first.diverged and "iteration 2" in first.reason and first.history["iteration"] == [1, 2]
+    monkeypatch.setattr(zeroshot.ZeroShotTrainer, "outer_step", lambda *a: pytest.fail("a diverged run was retrained"))
+    assert runs.run(cfg, progress=False).diverged

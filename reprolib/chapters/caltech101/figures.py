@@ -1,0 +1,336 @@
+"""Tables, figures, explorers and verdicts of the Caltech-101 homework chapter (the notebook only calls these)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from reprolib.core import report
+from reprolib.core.supervised import prepare_data
+
+from .augment import pipeline_transform
+from .plan import Plan
+from .reported import REPORTED
+from .settings import NETWORK_LABELS, PIPELINE_LABELS, PIPELINES, POLICIES
+
+ROW_COLUMNS = ["LR", "NUM_EPOCHS", "STEP_SIZE", "GAMMA"]
+
+
+def _row_key(lab: dict) -> tuple:
+    return tuple(lab[c] for c in ROW_COLUMNS)
+
+
+def row_label(row) -> str:
+    return f"lr {row[0]:g}, {row[1]} ep., step {row[2]}, γ {row[3]:g}"
+
+
+# ---------------------------------------------------------------------------- setup and data
+def setup_text(settings) -> str:
+    d = settings.section("data")
+    t = settings.section("train")
+    nets = ", ".join(f"{NETWORK_LABELS[k]} = `{v}`" for k, v in settings.networks.items())
+    if d["dataset"] == "caltech101":
+        data = ("**Caltech-101** through torchvision (BACKGROUND_Google dropped; the course's train/test split files when "
+                f"present, else a fixed stratified 2:1 split), {d['image_size']} px (resize + centre crop), ImageNet weights.")
+    else:
+        data = (f"the offline stand-in **{d['dataset']}** (see below): {len(d['classes'])} target classes, {d['train_size']} "
+                f"training images ({d['train_size'] // len(d['classes'])} per class) halved into train/validation, "
+                f"{d['image_size']} px. Pretrained weights come from source models the project trains itself on the "
+                f"{t['source_train_size']:,} images of the other 36 classes (digits and lower-case letters; cosine schedule, "
+                + "; ".join(f"{NETWORK_LABELS[k]}: {o} lr {lr:g}, {e} epochs" for k, (o, lr, e) in settings.source_recipes.items()
+                            if k in settings.networks) + "), **not ImageNet**.")
+    return (f"**Setup at profile `{settings.profile}`.** Data: {data} Networks: {nets}. Batch {t['batch_size']}, SGD with "
+            f"momentum {t['momentum']:g} and weight decay {t['weight_decay']:g}, StepLR. Seeds: {list(settings.seeds)} "
+            f"(n = {len(settings.seeds)} for every run a verdict compares; the other rows of the hyperparameter tables use "
+            f"the first {settings.grid_seeds}).")
+
+
+def splits(plan: Plan):
+    """(train, val, test) of the chapter's target task, exactly as every run sees them."""
+    return prepare_data(plan.run("alexnet"))
+
+
+def class_counts(plan: Plan) -> pd.DataFrame:
+    train, val, test = splits(plan)
+    return pd.DataFrame({"class": list(train.classes), "train": train.counts(), "validation": val.counts(),
+                         "test": test.counts()}).set_index("class")
+
+
+def class_count_figure(counts: pd.DataFrame):
+    """Images per class in each split (report section 1: the 1:1 train/validation split is stratified by class)."""
+    fig, ax = plt.subplots(figsize=(max(7, 0.16 * len(counts) + 2), 3.6))
+    counts.plot.bar(stacked=True, ax=ax, width=0.85)
+    ax.set(xlabel="class", ylabel="images", title="Images per class and split")
+    if len(counts) > 40:
+        ax.set_xticks([])
+    fig.tight_layout()
+    return fig
+
+
+def count_summary(counts: pd.DataFrame) -> pd.DataFrame:
+    out = counts.agg(["sum", "min", "median", "max"]).T
+    out.columns = ["images", "fewest per class", "median per class", "most per class"]
+    return out.astype(int)
+
+
+def sample_figure(plan: Plan, n: int = 16, seed: int = 0):
+    train, _, _ = splits(plan)
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+    fig, ax = plt.subplots(figsize=(n * 0.55, 1.0))
+    report.image_grid(train.images[idx], nrow=n, ax=ax)
+    ax.set_title("Training images: " + " ".join(train.classes[int(i)] for i in train.labels[idx]), fontsize="small")
+    return fig
+
+
+# ---------------------------------------------------------------------------- results
+def results_frame(results) -> pd.DataFrame:
+    """One row per run: its labels, best validation accuracy, test accuracy of the best-validation model, final losses
+    and the train-minus-validation gaps at the last epoch (train measured in eval mode on un-augmented images)."""
+    rows = []
+    for lab, r in results:
+        m, last = r.metrics, r.history["epoch"][-1]
+        train_acc = last.get("train_eval_acc", last["train_acc"])
+        train_loss = last.get("train_eval_loss", last["train_loss"])
+        rows.append({**lab, "best_val_acc": m["best_val_acc"], "best_epoch": m["best_epoch"] + 1, "test_acc": m["test_acc"],
+                     "final_train_loss": last["train_loss"], "acc_gap": train_acc - last["val_acc"],
+                     "loss_gap": last["val_loss"] - train_loss, "mode": m["training_mode"],
+                     "train_minutes": m["train_seconds"] / 60, "cached": r.cached})
+    return pd.DataFrame(rows)
+
+
+def history_frame(results, key: str = "epoch") -> pd.DataFrame:
+    parts = [report.history_frame([r], key, one_based=key == "epoch", **{k: v for k, v in lab.items() if k != "seed"})
+             for lab, r in results]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _ours(d: pd.DataFrame, col: str, digits: int = 3) -> str:
+    return report.mean_std(d[col], digits=digits)
+
+
+def hyper_table(df: pd.DataFrame, reported: dict, with_test: bool = True) -> pd.DataFrame:
+    """The report's hyperparameter table with ours beside each row (mean ± std over seeds, n)."""
+    rows = []
+    for key, d in df.groupby(ROW_COLUMNS, sort=False):
+        rep = reported.get(tuple(key))
+        rep_val, rep_test = (rep if isinstance(rep, tuple) else (rep, None)) if rep is not None else (None, None)
+        row = {"LR": f"{key[0]:g}", "NUM_EPOCHS": int(key[1]), "STEP_SIZE": int(key[2]), "GAMMA": f"{key[3]:g}"}
+        row.update({"MAX_VAL_ACC reported": "—" if rep_val is None else f"{rep_val:.2f}", "MAX_VAL_ACC ours": _ours(d, "best_val_acc")})
+        if with_test:
+            row.update({"TEST_ACC reported": "—" if rep_test is None else f"{rep_test:.2f}", "TEST_ACC ours": _ours(d, "test_acc")})
+        row["best epoch"] = ", ".join(str(e) for e in d.best_epoch)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curves_figure(hist_steps: pd.DataFrame, hist_epochs: pd.DataFrame, title: str):
+    """Loss per training step and accuracy per epoch (train and validation), mean ± std over seeds."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8))
+    report.curves(hist_steps, "step", "loss", ax=a1, title="Training loss per step")
+    long = hist_epochs.melt(id_vars=["epoch", "seed"], value_vars=[c for c in ("train_eval_acc", "val_acc") if c in hist_epochs],
+                            var_name="split", value_name="accuracy")
+    long["split"] = long["split"].map({"train_eval_acc": "train", "val_acc": "validation"})
+    report.curves(long, "epoch", "accuracy", hue="split", ax=a2, title="Accuracy per epoch")
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def select(results, **match):
+    return [(lab, r) for lab, r in results if all(lab.get(k) == v for k, v in match.items())]
+
+
+def run_curves(results, title: str):
+    return curves_figure(history_frame(results, "step"), history_frame(results, "epoch"), title)
+
+
+# ---------------------------------------------------------------------------- section 3: policies
+def policy_table(pol: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label in POLICIES:
+        d = pol[pol.policy == label]
+        rep_loss, rep_acc = REPORTED["policies"][label]
+        rows.append({"POLICY": label, "FINAL_TRAIN_LOSS reported": f"{rep_loss:.3f}", "FINAL_TRAIN_LOSS ours": _ours(d, "final_train_loss"),
+                     "TEST_ACCURACY reported": f"{rep_acc:.2f}", "TEST_ACCURACY ours": _ours(d, "test_acc"),
+                     "training": d["mode"].iloc[0] if len(d) else "—"})
+    return pd.DataFrame(rows)
+
+
+def policy_curves(policy_results):
+    hist = history_frame(policy_results, "epoch")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.8))
+    report.curves(hist, "epoch", "train_loss", hue="policy", ax=a1, title="Training loss")
+    report.curves(hist, "epoch", "val_acc", hue="policy", ax=a2, title="Validation accuracy")
+    if a2.get_legend() is not None:
+        a2.get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- section 4: augmentation
+def augmentation_examples(plan: Plan, n: int = 6, seed: int = 0):
+    """One row per pipeline: the same training images, original and under the pipeline (applied with p = 1)."""
+    train, _, _ = splits(plan)
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+    x = train.images[idx].float() / 255
+    rows = [("original", x)]
+    torch_state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    for name in plan.settings.pipelines:
+        t = pipeline_transform(name)
+        rows.append((PIPELINE_LABELS[name], torch.stack([t(img) for img in x])))
+    torch.set_rng_state(torch_state)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.9, len(rows) * 1.05))
+    for ax, (label, imgs) in zip(np.atleast_1d(axes), rows):
+        report.image_grid(imgs, nrow=n, ax=ax)
+        ax.set_title(label, fontsize="small", loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def pipelines_table(settings) -> pd.DataFrame:
+    ops = {"cs-hf": "contrast ±{contrast:g}, saturation ±{saturation:g}, then horizontal flip",
+           "h-rp": "hue ±{hue:g}, then random perspective (distortion {perspective:g})",
+           "b-gs-r": "brightness ±{brightness:g}, then grayscale, then rotation up to ±{rotation:g}°"}
+    return pd.DataFrame([{"pipeline": PIPELINE_LABELS[p], "operations (torchvision v2)": ops[p].format(**PIPELINES[p]),
+                          "applied to": "each training image with p = 0.5"} for p in settings.pipelines])
+
+
+def augmentation_table(aug: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label, d in aug.groupby("augmentation", sort=False):
+        rep = REPORTED["augmentation"].get(label)
+        rep = ("—",) * 3 if rep is None else tuple(f"{x:.2f}" for x in rep)
+        rows.append({"AUG_TYPE": label,
+                     "TEST_ACCURACY reported": rep[0], "TEST_ACCURACY ours": _ours(d, "test_acc"),
+                     "ACCURACY_GAP reported": rep[1], "ACCURACY_GAP ours": _ours(d, "acc_gap"),
+                     "LOSS_GAP reported": rep[2], "LOSS_GAP ours": _ours(d, "loss_gap")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- section 5: networks
+def networks_table(net: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label, d in net.groupby("network", sort=False):
+        rep = tuple(f"{x:.2f}" for x in REPORTED["networks"][label])
+        rows.append({"NET": label, "TEST_ACCURACY reported": rep[0], "TEST_ACCURACY ours": _ours(d[d.freeze == "none"], "test_acc"),
+                     "TEST_ACCURACY_FREEZE reported": rep[1], "TEST_ACCURACY_FREEZE ours": _ours(d[d.freeze == "features"], "test_acc")})
+    return pd.DataFrame(rows)
+
+
+def networks_figure(net: pd.DataFrame):
+    d = net.assign(training=net.freeze.map({"none": "all layers trained", "features": "convolutional layers frozen"}))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    import seaborn as sns
+
+    sns.pointplot(data=d, x="network", y="test_acc", hue="training", errorbar="sd", dodge=0.3, ax=ax, linestyle="none")
+    sns.stripplot(data=d, x="network", y="test_acc", hue="training", dodge=0.3, ax=ax, alpha=0.4, legend=False)
+    ax.set(ylabel="test accuracy", title="Other networks (points: seeds; bars: ± std)")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------- verdicts
+def verdict_rows(v, settings, scratch: pd.DataFrame, transfer: pd.DataFrame, pol: pd.DataFrame, aug: pd.DataFrame,
+                 net: pd.DataFrame) -> None:
+    """One row per claim of the report, each decided by a test on per-seed values (accuracies in %)."""
+    pct = dict(scale=100, digits=1)
+    best_s = scratch[scratch.best].test_acc.tolist()
+    best_t = transfer[transfer.best].test_acc.tolist()
+    small = scratch[[_row_key(r) == settings.scratch_small for _, r in scratch.iterrows()]].test_acc.tolist()
+    v.compare(f"Scratch: a too small LR learns less — {row_label(settings.scratch_best)} beats {row_label(settings.scratch_small)} (§2)",
+              best_s, small, reported="0.49 vs 0.13", names=("good LR", "small LR"), **pct)
+    v.threshold("Scratch: even the best setting stays below 50 % test accuracy (§2)", best_s, 50.0, how="less",
+                reported="0.49", **pct)
+    v.compare("Transfer learning beats training from scratch (§3.1 vs §2)", best_t, best_s, reported="0.82 vs 0.49",
+              names=("transfer", "scratch"), **pct)
+    acc = lambda d, **m: d.loc[np.logical_and.reduce([d[k] == x for k, x in m.items()]), "test_acc"].tolist()  # noqa: E731
+    all_layers = acc(pol, freeze="none")
+    v.compare("Freezing the convolutional layers is at least as good as training all layers (§3.2)",
+              acc(pol, freeze="features"), all_layers, reported="0.84 vs 0.82", margin=100 * settings.same_margin,
+              names=("conv frozen", "all trained"), **pct)
+    shift = settings.much_worse
+    v.compare(f"Freezing the fully connected layers is much worse: at least {100 * shift:g} points below training all (§3.2)",
+              acc(pol, freeze="classifier"), [a - shift for a in all_layers], how="less", reported="0.39 vs 0.82",
+              names=("FC frozen", f"all trained − {100 * shift:g}"), **pct)
+    base = aug[aug.augmentation == "none"]
+    for label in [PIPELINE_LABELS[p] for p in settings.pipelines]:
+        d = aug[aug.augmentation == label]
+        rep = REPORTED["augmentation"][label]
+        v.compare(f"{label} changes the test accuracy little (§4)", d.test_acc.tolist(), base.test_acc.tolist(),
+                  how="same", margin=100 * settings.same_margin, reported=f"{rep[0]:.2f} vs 0.82 (none)",
+                  names=(label, "none"), **pct)
+        v.compare(f"{label} changes overfitting (train − validation accuracy gap) little (§4)", d.acc_gap.tolist(),
+                  base.acc_gap.tolist(), how="same", margin=100 * settings.gap_margin, reported=f"gap {rep[1]:.2f}",
+                  names=(label, "none"), **pct)
+    labels = [PIPELINE_LABELS[p] for p in settings.pipelines]
+    if "CS-HF" in labels and "B-GS-R" in labels:
+        v.compare("The more complex transformation, the lower the test accuracy: CS-HF beats B-GS-R (§4)",
+                  aug[aug.augmentation == "CS-HF"].test_acc.tolist(), aug[aug.augmentation == "B-GS-R"].test_acc.tolist(),
+                  reported="0.85 vs 0.81", names=("CS-HF", "B-GS-R"), **pct)
+    order = [NETWORK_LABELS[n] for n in settings.networks]
+    for freeze, what in (("none", "all layers trained"), ("features", "convolutional layers frozen")):
+        for shallow, deep in zip(order, order[1:]):
+            rep = REPORTED["networks"]
+            col = 0 if freeze == "none" else 1
+            v.compare(f"The deeper network does better: {deep} beats {shallow}, {what} (§5)", acc(net, network=deep, freeze=freeze),
+                      acc(net, network=shallow, freeze=freeze), reported=f"{rep[deep][col]:.2f} vs {rep[shallow][col]:.2f}",
+                      names=(deep, shallow), **pct)
+
+
+def loss_explodes_row(v) -> None:
+    v.not_run("Fine-tuning with the scratch hyperparameters (lr 0.05) makes the loss explode (§3.1)",
+              "a diverging run is stopped by the trainer and never kept as a result, so it is not part of the plan",
+              reported="loss explodes after a few epochs")
+
+
+# ---------------------------------------------------------------------------- explorers
+def explorer_grid(plan: Plan) -> dict:
+    s = plan.settings
+    rows = [("from scratch", r) for r in dict.fromkeys((*s.scratch_rows, s.scratch_best))]
+    rows += [("pretrained", r) for r in dict.fromkeys((*s.transfer_rows, s.transfer_best))]
+    return {"run": [f"{kind}: {row_label(r)}" for kind, r in rows], "curve": ["accuracy", "loss"]}
+
+
+def explorer_draw(results_by_label: dict, run: str, curve: str) -> Figure:
+    """The static explorer's drawing: the curves of one row of the hyperparameter tables (seeds as a band)."""
+    results = results_by_label[run]
+    fig = Figure(figsize=(6.2, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    if curve == "accuracy":
+        hist = history_frame(results, "epoch")
+        long = hist.melt(id_vars=["epoch", "seed"], value_vars=[c for c in ("train_eval_acc", "val_acc") if c in hist],
+                         var_name="split", value_name="accuracy")
+        long["split"] = long["split"].map({"train_eval_acc": "train", "val_acc": "validation"})
+        report.curves(long, "epoch", "accuracy", hue="split", ax=ax)
+        ax.set_ylim(0, 1)
+    else:
+        report.curves(history_frame(results, "step"), "step", "loss", ax=ax)
+    test = report.mean_std([r.metrics["test_acc"] for _, r in results], digits=3)
+    ax.set_title(f"{run}\ntest accuracy of the best-validation model: {test}", fontsize="medium")
+    return fig
+
+
+def results_by_label(scratch_results, transfer_results) -> dict:
+    out: dict[str, list] = {}
+    for kind, results in (("from scratch", scratch_results), ("pretrained", transfer_results)):
+        for lab, r in results:
+            out.setdefault(f"{kind}: {row_label(_row_key(lab))}", []).append((lab, r))
+    return out
+
+
+def live_draw(plan: Plan, runner, network: str = "alexnet", pretrained: bool = True, lr: float = 0.005, epochs: int = 20,
+              step_size: int = 10, gamma: float = 0.1, freeze: str = "none", augmentation: str = "none", seed: int = 0) -> Figure:
+    """The live explorer's drawing: trains (or reads from the run cache) any point through the chapter's runner."""
+    aug = () if augmentation == "none" else (augmentation,)
+    cfg = plan.run(network, (float(lr), int(epochs), int(step_size), float(gamma)), pretrained=bool(pretrained),
+                   freeze=freeze, augment=aug, seed=int(seed))
+    result = runner.one(cfg, section="live explorer")
+    lab = {"network": network, "seed": int(seed)}
+    fig = curves_figure(history_frame([(lab, result)], "step"), history_frame([(lab, result)], "epoch"),
+                        f"{NETWORK_LABELS[network]}, {'pretrained' if pretrained else 'scratch'}, freeze={freeze}, "
+                        f"augment={augmentation}: test accuracy {result.metrics['test_acc']:.3f}")
+    return fig
