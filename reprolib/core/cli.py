@@ -18,8 +18,9 @@ from .config import PROFILES, ConfigError, check_profile, parse_sets, parse_valu
 
 
 def _cmd_run(args) -> int:
-    from . import registry, runs
+    from . import distributed, registry, runs
 
+    distributed.setup()  # under `torchrun --nproc-per-node N`: one process per GPU, one run (DDP)
     registry.discover()
     if args.experiment not in registry.EXPERIMENTS:
         raise ConfigError(f"unknown experiment {args.experiment!r}; known: {sorted(registry.EXPERIMENTS)}")
@@ -28,10 +29,14 @@ def _cmd_run(args) -> int:
         from .sweep import with_upstream
 
         _warn_full_profile(lambda: with_upstream([config]))
-    print(f"# {args.experiment} @ profile {args.profile}, key {config.key()}")
-    result = runs.run(config, progress=not args.quiet, force=args.force)
-    print(json.dumps({"cached": result.cached, "status": result.status, "path": str(result.path),
-                      "metrics": dict(result.metrics)}, indent=1, default=str))
+    main = distributed.is_main()
+    if main:
+        print(f"# {args.experiment} @ profile {args.profile}, key {config.key()}"
+              + (f", {distributed.world_size()} processes (DDP)" if distributed.active() else ""))
+    result = runs.run(config, progress=main and not args.quiet, force=args.force)
+    if main:
+        print(json.dumps({"cached": result.cached, "status": result.status, "path": str(result.path),
+                          "metrics": dict(result.metrics)}, indent=1, default=str))
     if result.diverged:
         from .registry import Diverged
 

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from . import registry
+from . import distributed, registry
 from .data import ImageData, normalize
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
@@ -179,8 +179,14 @@ class TensorLoader:
             if self.shuffle
             else torch.arange(n, device=self.device)
         )
+        world = distributed.world_size()
         for i in range(len(self)):
-            yield self._make_batch(order[i * self.batch_size : (i + 1) * self.batch_size])
+            batch = order[i * self.batch_size : (i + 1) * self.batch_size]
+            if world > 1:  # under torchrun: this rank's slice of the same global batch (see core.distributed)
+                if self.shuffle and len(batch) < world:
+                    continue  # a last training batch too small to give every rank a sample
+                batch = distributed.shard(batch)
+            yield self._make_batch(batch)
 
     def _make_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.images[idx].float().div_(255.0).sub_(self.mean).div_(self.std)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from . import fastpath, registry
+from . import distributed, fastpath, registry
 from .config import Config
 from .io import atomic_np_save, atomic_savez, atomic_torch_save, atomic_write_json, sha256_file
 from .registry import Diverged
@@ -91,6 +91,7 @@ class RunContext:
 
     dir: Path
     progress: bool = True
+    writes: bool = True  # False on the ranks > 0 of a torchrun run: only rank 0 writes the entry
 
     @property
     def checkpoint_path(self) -> Path:
@@ -98,11 +99,13 @@ class RunContext:
 
     def save_state(self, state: dict, name: str = "model") -> Path:
         path = self.dir / f"{name}.pt"
-        atomic_torch_save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state.items()}, path)
+        if self.writes:
+            atomic_torch_save({k: v.detach().cpu() if hasattr(v, "detach") else v for k, v in state.items()}, path)
         return path
 
     def save_array(self, name: str, array) -> Path:
-        return atomic_np_save(self.dir / f"{name}.npy", array)
+        path = self.dir / f"{name}.npy"
+        return atomic_np_save(path, array) if self.writes else path
 
     def child(self, name: str) -> Path:
         """A scratch sub-folder (e.g. for resumable checkpoints of a sub-stage)."""
@@ -268,13 +271,23 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
 
     A run that diverges is stored as diverged and returned with ``diverged=True`` (module docstring).
     """
-    from filelock import FileLock
-
     config = fastpath.resolve(config)  # the precision this machine trains it in is part of its key
     name = config.EXPERIMENT
     if name not in registry.EXPERIMENTS:
         raise KeyError(f"no experiment registered as {name!r}; known: {sorted(registry.EXPERIMENTS)}")
     path = entry_path(config)
+    if distributed.active():
+        return _run_distributed(config, path, progress, force)
+    return _run_main(config, path, progress, force)
+
+
+def _run_main(config: Config, path: Path, progress: bool, force: bool, announce=None) -> RunResult:
+    """The run on one process (or rank 0): read the cache lock-free, else lock, re-check and compute.
+
+    ``announce("compute")`` is called just before training (torchrun: the other ranks join in).
+    """
+    from filelock import FileLock
+
     if not force:  # finished entries never change: read them without the lock (works on a read-only cache)
         try:
             found = _read_entry(path, config)
@@ -301,12 +314,53 @@ def run(config: Config, *, progress: bool = True, force: bool = False) -> RunRes
             shutil.rmtree(path)
         atomic_write_json(holder_path(config), {"pid": os.getpid(), "host": socket.gethostname(),
                                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+        if announce is not None:
+            announce("compute")  # the other ranks train with this one (see _run_distributed)
         return _compute(config, path, progress)
     except OSError as err:
         raise (_not_writable(err, config) or err) from None
     finally:
         holder_path(config).unlink(missing_ok=True)
         lock.release()
+
+
+def _run_distributed(config: Config, path: Path, progress: bool, force: bool) -> RunResult:
+    """One run trained by every rank of a torchrun job (DistributedDataParallel, :mod:`reprolib.core.distributed`).
+
+    Rank 0 does what a single process does — reads the cache, takes the lock, writes the
+    entry — and tells the other ranks whether to train.  They train the same config with
+    it (each on its shard of every batch) but write nothing, then read the entry rank 0 wrote.
+    """
+    if distributed.is_main():
+        sent: list[str] = []
+
+        def announce(decision: str) -> None:
+            distributed.broadcast(decision)
+            sent.append(decision)
+
+        try:
+            result = _run_main(config, path, progress, force, announce)
+        except BaseException:
+            if not sent:  # the other ranks are still waiting for a decision; once training, torchrun ends them
+                announce("failed")
+            raise
+        if not sent:
+            announce("cached")  # a finished entry: the other ranks read it
+        return result
+    decision = distributed.broadcast(None)
+    if decision == "failed":
+        raise RuntimeError(f"rank 0 could not run {config.EXPERIMENT}/{config.key()}; see its error")
+    if decision == "compute":
+        try:
+            with fastpath.run_scope(config):
+                registry.EXPERIMENTS[config.EXPERIMENT].fn(config, RunContext(path, progress=False, writes=False))
+        except Diverged:
+            pass  # every rank saw the same loss; rank 0 stores the run as diverged
+        distributed.barrier()  # rank 0 has written the entry
+    found = _read_entry(path, config)
+    if found is None:
+        raise RuntimeError(f"rank 0 wrote no entry for {config.EXPERIMENT}/{config.key()}")
+    return dataclasses.replace(found, cached=decision == "cached")
 
 
 def _compute(config: Config, path: Path, progress: bool) -> RunResult:
@@ -339,6 +393,8 @@ def _compute(config: Config, path: Path, progress: bool) -> RunResult:
     files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
     atomic_write_json(path / "manifest.json", {"files": files, "finished": time.time(), "status": status})
     stored = json.loads((path / "result.json").read_text())  # what a later read gets (NaN stored as null, tuples as lists)
+    if distributed.active():
+        distributed.barrier()  # the other ranks read the entry now
     return RunResult(config, _nan_for_null(stored["metrics"]), _nan_for_null(stored["history"]), path, cached=False,
                      status=status)
 
@@ -422,6 +478,7 @@ def provenance() -> dict:
         "cpu": fastpath.cpu_model(),
         "cores": cores,
         "threads": torch.get_num_threads(),
+        "world_size": distributed.world_size(),  # processes that trained the run together (torchrun)
         "device": device,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),

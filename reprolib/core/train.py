@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import fastpath
+from . import distributed, fastpath
 from .config import ConfigError, option
 from .fastpath import ComputeOptions
 from .io import atomic_torch_save
@@ -132,9 +132,9 @@ def seed_everything(seed: int) -> None:
 
 
 def default_device(prefer: str = "auto") -> torch.device:
-    """``cuda`` when available (or requested), else ``cpu``."""
+    """``cuda`` when available (or requested; under torchrun this rank's GPU), else ``cpu``."""
     if prefer == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.device()
     device = torch.device(prefer)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda': no CUDA GPU is available here; use device='auto' (a GPU when there is one) or 'cpu'")
@@ -263,6 +263,7 @@ def evaluate(model: nn.Module, loader, device=None, amp: bool | None = None) -> 
         correct += (logits.argmax(1) == y).sum().item()
         count += len(y)
     model.train(was_training)
+    total_loss, correct, count = distributed.all_reduce_sum(total_loss, correct, count)  # every rank's shard
     if count == 0:
         raise ValueError("evaluate: the loader produced no samples")
     return total_loss / count, correct / count
@@ -325,6 +326,12 @@ class FitResult:
     stopped_early: bool = False
 
 
+def _finite_everywhere(loss: torch.Tensor) -> bool:
+    """The loss is finite on every rank (one rank stopping alone would leave the others waiting)."""
+    bad = float(not torch.isfinite(loss).item())
+    return distributed.all_reduce_sum(bad)[0] == 0 if distributed.active() else not bad
+
+
 def fit(
     model: nn.Module,
     train_loader,
@@ -352,6 +359,7 @@ def fit(
     model = prepare_model(model, device)
     path = training_path(model, train_loader, spec, device)
     model = path.prepare(model)
+    trained = distributed.wrap(model)  # DistributedDataParallel under torchrun, the model itself otherwise
     amp = device.type == "cuda"  # evaluation under autocast on CUDA only (a CPU evaluates in fp32)
     loss_fn = loss_fn or classification_loss(spec.label_smoothing, spec.aux_weight)
     optimizer = make_optimizer(model.parameters(), spec)
@@ -380,7 +388,7 @@ def fit(
             model.load_state_dict(fresh)
             optimizer = make_optimizer(model.parameters(), spec)
             scheduler = make_scheduler(optimizer, spec)
-            scaler = torch.amp.GradScaler("cuda", enabled=amp)
+            scaler = torch.amp.GradScaler("cuda", enabled=path.grad_scaling)
             history = {"step": [], "epoch": []}
             best_acc, best_epoch, best_state, since_best, start_epoch, elapsed = -1.0, -1, None, 0, 0, 0.0
         else:
@@ -398,10 +406,10 @@ def fit(
         for x, y in train_loader:
             x, y = path.format_input(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
             with path.autocast():
-                loss, logits = loss_fn(model, x, y)
+                loss, logits = loss_fn(trained, x, y)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model)
-            if not torch.isfinite(loss):
+            if not _finite_everywhere(loss):
                 raise Diverged(f"{desc}: loss became {loss.item()} at step {step} (epoch {epoch}); the run diverged — "
                                "lower the learning rate or check the inputs", history=history)
             optimizer.zero_grad(set_to_none=True)
@@ -418,6 +426,7 @@ def fit(
             run_count += len(y)
             num_classes = logits.shape[-1]
             step += 1
+        run_loss, run_correct, run_count = distributed.all_reduce_sum(run_loss, run_correct, run_count)
         record = {
             "epoch": epoch,
             "train_loss": run_loss / max(run_count, 1),
@@ -446,7 +455,7 @@ def fit(
             on_epoch_end(epoch, record)
         if spec.early_stopping and since_best >= spec.early_stopping:
             stopped_early = True
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and distributed.is_main():  # every rank holds the same state
             atomic_torch_save(
                 dict(
                     model=model.state_dict(),

@@ -53,6 +53,18 @@ def built(tmp_path_factory):
     return index.parent, out / "src"
 
 
+def test_myst_labels_are_unique_across_the_book():
+    """jupyter-book -W fails on a label two pages define (e.g. two chapters' ``(live-explorer)=``); catch it in seconds."""
+    seen: dict[str, str] = {}
+    for page in PAGES:
+        source = (ROOT / page).with_suffix(".md")
+        if not source.exists():
+            continue
+        for label in re.findall(r"^\(([^)\s]+)\)=\s*$", source.read_text(), flags=re.M):
+            assert label not in seen, f"label {label!r} is defined in {seen[label]} and {page}: prefix it with the chapter slug"
+            seen[label] = str(page)
+
+
 def test_toc_is_valid():
     assert TOC_ERROR is None, str(TOC_ERROR)
     assert PAGES and PAGES[0].stem == "intro", "the toc root must be book/intro"

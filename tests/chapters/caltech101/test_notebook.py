@@ -30,5 +30,5 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
 
 def test_bad_parameter_fails_with_a_clear_error(tmp_path):
     proc = run_chapter("caltech101", tmp_path / "bad.ipynb", tmp_path / "cache", profile="smoke", pipelines=["mixup"])
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "pipelines must be a non-empty list" in proc.stderr
