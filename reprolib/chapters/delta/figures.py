@@ -7,12 +7,12 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from reprolib.core import models, report
+from reprolib.core import models, report, runs
 from reprolib.core.data import load as load_data
 
 from . import analysis
 from .channels import channel_weights_from_losses
-from .finetune import DIFFERENCES, channel_losses, delta_data, load_model, source_network
+from .finetune import DIFFERENCES, channel_losses, decay_epoch, delta_data, load_model, source_network
 from .reported import PAPER, REPORT, REPORT_SETUP, REPORT_VERDICT
 from .settings import METHOD_LABELS, SCHEDULE_LABELS, TABLE_ROWS
 
@@ -40,21 +40,82 @@ def setup_text(settings) -> str:
             f"(n = {len(settings.seeds)} runs per setting; the report ran 5). Equivalence margin ±{settings.margin:g} points.")
 
 
+def hooked_shapes(model_name: str, crop_size: int) -> list[tuple[str, int, int, int]]:
+    """(layer, channels, height, width) of the hooked maps of ``model_name`` at ``crop_size`` px (one dummy forward)."""
+    from .channels import hooked_layers
+
+    net = models.build(model_name, num_classes=2, in_channels=3)
+    layers = hooked_layers(net)
+    maps = analysis.feature_maps(net, layers, torch.zeros(1, 3, crop_size, crop_size))
+    return [(name, m.shape[1], m.shape[2], m.shape[3]) for name, m in zip(layers, maps)]
+
+
+#: ResNet-101 at 224 px, the paper's hooked maps (methods of the original train.py): channels, side
+_PAPER_MAPS = ((256, 56), (512, 28), (1024, 14), (2048, 7))
+_PAPER_BATCH = 64
+
+
+def scale_text(settings) -> str:
+    """How this profile's scale relates to the paper's, computed from the settings: the network, the hooked maps and
+    the per-element strength of DELTA's term (B·C/(H·W), since it sums over the batch and channels and divides by H·W)."""
+    d, f = settings.section("data"), settings.section("finetune")
+    shapes = hooked_shapes(d["model"], d["crop_size"])
+    b = f["batch_size"]
+    ours = ", ".join(f"{b * c / (h * w):,.0f}" for _, c, h, w in shapes)
+    paper = ", ".join(f"{_PAPER_BATCH * c / (s * s):,.0f}" for c, s in _PAPER_MAPS)
+    steps = -(-d["train_size"] // b) if d["train_size"] else None
+    maps = ", ".join(f"{c}×{h}²" for _, c, h, _ in shapes)
+    return (f"**Scale at `{settings.profile}`.** `{d['model']}` on {d['crop_size']} px crops of images held at {d['image_size']} px: "
+            f"the hooked `conv3` maps are {maps} (ResNet-101 at 224 px: "
+            + ", ".join(f"{c}×{s}²" for c, s in _PAPER_MAPS) + f"). With batch {b}, B·C/(H·W) of the four layers — how strongly "
+            f"α weighs each map element, since DELTA's term is a sum over the batch and the channels divided by H·W — is {ours} "
+            f"(the paper's batch 64 at 224 px: {paper}). Fine-tuning runs {f['epochs']} epochs"
+            + (f" of {steps} batches ({f['epochs'] * steps:,} iterations; the paper: 9,000 of 64)" if steps else "") + ".")
+
+
 def differences_table() -> pd.DataFrame:
     return pd.DataFrame({"deliberate difference from the original code": DIFFERENCES})
 
 
 # ---------------------------------------------------------------------------- runs as frames
+def train_all(runner, plan) -> tuple[list, dict[str, list]]:
+    """Every run of the chapter in one call, so that they train side by side (upstream runs first, each as soon as
+    what it reads is done): (channel-evaluation results, ``{group: [(labels, result)]}`` of :meth:`Plan.groups`)."""
+    groups = plan.groups()
+    results = runner.grouped({"channel evaluation": plan.channel_configs(), **{k: [c for _, c in v] for k, v in groups.items()}},
+                             section="training (all runs side by side)")
+    channel_results = results.pop("channel evaluation")
+    return channel_results, {k: [(lab, r) for (lab, _), r in zip(groups[k], results[k])] for k in groups}
+
+
+def finished(results) -> list:
+    """The ``(labels, result)`` pairs whose run finished (a diverged run has no weights and no result)."""
+    return [(lab, r) for lab, r in results if not r.diverged]
+
+
 def results_frame(results) -> pd.DataFrame:
-    """One row per run: its labels and its final numbers (accuracies in %)."""
+    """One row per run: its labels and its final numbers (accuracies in %); NaN for a diverged run, which every
+    summary and test then leaves out (the n shown counts the finished runs)."""
+    nan = float("nan")
     rows = []
     for lab, r in results:
-        m = r.metrics
-        rows.append({**lab, "test_acc": PCT * m["test_acc"], "last_epoch_train_acc": PCT * m["last_epoch_train_acc"],
-                     "last_epoch_test_acc": PCT * m["last_epoch_test_acc"], "seconds": m["train_seconds"],
-                     "end_cross_entropy": m["end_cross_entropy"], "end_feature_term": m["end_feature_term"],
-                     "end_classifier_term": m["end_classifier_term"], "cached": r.cached})
+        m = {} if r.diverged else r.metrics
+        rows.append({**lab, "test_acc": PCT * m.get("test_acc", nan), "last_epoch_train_acc": PCT * m.get("last_epoch_train_acc", nan),
+                     "last_epoch_test_acc": PCT * m.get("last_epoch_test_acc", nan), "seconds": m.get("train_seconds", nan),
+                     "end_cross_entropy": m.get("end_cross_entropy", nan), "end_feature_term": m.get("end_feature_term", nan),
+                     "end_classifier_term": m.get("end_classifier_term", nan), "diverged": r.diverged, "cached": r.cached})
     return pd.DataFrame(rows)
+
+
+def diverged_note(*frames: pd.DataFrame) -> str:
+    """A sentence naming the diverged runs (empty when none diverged)."""
+    d = pd.concat(frames, ignore_index=True)
+    d = d[d.diverged]
+    if d.empty:
+        return ""
+    labels = ["/".join(str(v) for k, v in row.items() if k in ("row", "schedule", "method", "alpha", "seed")) for _, row in d.iterrows()]
+    return (f"**{len(labels)} run(s) diverged** and are left out of every mean, curve and test (n counts the finished runs): "
+            + "; ".join(labels) + ".")
 
 
 def history_frame(results) -> pd.DataFrame:
@@ -144,32 +205,62 @@ def final_frame(df: pd.DataFrame, keys=("method",)) -> pd.DataFrame:
     return out
 
 
-def figure1_verdicts(v, settings, fig1: pd.DataFrame) -> None:
+def _acc(d: pd.DataFrame, method: str, column: str = "test_acc") -> list[float]:
+    """The finite per-seed values of one method in ``d`` (a diverged run's NaN left out)."""
+    return [x for x in d[d.method == method][column] if np.isfinite(x)]
+
+
+def late_gains(hist: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """Per run: test accuracy at the last epoch minus that at 2/3 of training (the STEP-LR drop), in points."""
+    test = hist[hist.split == "test"]
+    mark = decay_epoch(epochs)
+    rows = []
+    for key, d in test.groupby(["schedule", "method", "seed"]):
+        at = d.set_index("epoch").accuracy
+        if mark in at.index and epochs in at.index:
+            rows.append(dict(zip(("schedule", "method", "seed"), key), gain=float(at[epochs] - at[mark])))
+    return pd.DataFrame(rows, columns=["schedule", "method", "seed", "gain"])
+
+
+def figure1_verdicts(v, settings, fig1: pd.DataFrame, hist: pd.DataFrame) -> None:
+    """Figure 1's claims per schedule: DELTA ends higher, overfits less; and the report's remark that L2-SP's
+    trajectory was still rising (it might overtake with more training)."""
+    epochs = settings["finetune.epochs"]
+    gains = late_gains(hist, epochs)
     for sch in settings.schedules:
         d = fig1[fig1.schedule == sch]
-        delta, l2sp = list(d[d.method == "delta"].test_acc), list(d[d.method == "l2_sp"].test_acc)
         v.compare(f"DELTA's final test accuracy beats L2-SP's under {SCHEDULE_LABELS[sch]} (paper Fig. 1; report §3)",
-                  delta, l2sp, reported="DELTA above L2-SP", margin=settings.margin, names=("DELTA", "L2-SP"))
-        gap = lambda m: list(d[d.method == m].last_epoch_train_acc - d[d.method == m].last_epoch_test_acc)  # noqa: E731
+                  _acc(d, "delta"), _acc(d, "l2_sp"), reported="DELTA above L2-SP", margin=settings.margin, names=("DELTA", "L2-SP"))
+        gap = {m: list((d[d.method == m].last_epoch_train_acc - d[d.method == m].last_epoch_test_acc).dropna()) for m in ("l2_sp", "delta")}
         v.compare(f"DELTA overfits less than L2-SP: smaller train − test gap at the end, {SCHEDULE_LABELS[sch]} "
-                  "(our reading of Fig. 1)", gap("l2_sp"), gap("delta"), reported="DELTA's curves closer together",
+                  "(our reading of Fig. 1)", gap["l2_sp"], gap["delta"], reported="DELTA's curves closer together",
                   margin=settings.margin, names=("L2-SP gap", "DELTA gap"))
+        claim = (f"L2-SP's test accuracy is still rising at the end more than DELTA's, {SCHEDULE_LABELS[sch]} (report §3: "
+                 "'its trajectory implies' it may overtake; gain from 2/3 of training to the end)")
+        if decay_epoch(epochs) >= epochs:
+            v.inconclusive(claim, f"training ends at the decay epoch ({epochs} epochs): no epoch after it to measure a gain",
+                           reported="L2-SP still rising", n=0)
+            continue
+        g = gains[gains.schedule == sch]
+        v.compare(claim, list(g[g.method == "L2-SP"].gain), list(g[g.method == "DELTA"].gain), reported="L2-SP still rising",
+                  margin=settings.margin, names=("L2-SP", "DELTA"))
 
 
 # ---------------------------------------------------------------------------- Tables 1 and 2
 def comparison_table(settings, table: pd.DataFrame, baseline: pd.DataFrame, v) -> pd.DataFrame:
     """The report's table — paper, report and ours side by side — with Welch's test and TOST on DELTA vs L2-SP per row.
 
-    Adds one verdict row per table row to ``v`` (the central question of the chapter).
+    Adds one verdict row per table row to ``v`` (the central question of the chapter), and the paper's
+    claims that both regularisers beat plain fine-tuning.
     """
     rows = []
     margin = settings.margin
     for row in TABLE_ROWS:
         d = table[table.row == row]
-        delta, l2sp = list(d[d.method == "delta"].test_acc), list(d[d.method == "l2_sp"].test_acc)
+        delta, l2sp = _acc(d, "delta"), _acc(d, "l2_sp")
         welch = report.welch(delta, l2sp, "greater")
         eq = report.tost(delta, l2sp, margin)
-        verdict = v.compare(f"DELTA beats L2-SP, {row} (paper vs report, Tables 1-2)", delta, l2sp,
+        verdict = v.compare(f"DELTA beats L2-SP, {row} (paper Tables 1-2; the report's central question)", delta, l2sp,
                             reported=f"paper {PAPER[row]['delta'] or '—'} vs {PAPER[row]['l2_sp'] or '—'}; "
                                      f"report {REPORT[row]['delta'] or '—'} vs {REPORT[row]['l2_sp'] or '—'}",
                             margin=margin, names=("DELTA", "L2-SP"))
@@ -179,16 +270,15 @@ def comparison_table(settings, table: pd.DataFrame, baseline: pd.DataFrame, v) -
                      "ours DELTA − L2-SP": f"{np.mean(delta) - np.mean(l2sp):+.2f}" if delta and l2sp else "—",
                      "Welch p (DELTA > L2-SP)": _p(welch["p"]), f"TOST p (±{margin:g})": _p(eq["p"]),
                      "verdict": verdict.label})
-    base = list(baseline.test_acc)
-    if base:
+    base = [x for x in baseline.test_acc if np.isfinite(x)]
+    if len(baseline):
         rows.append({"row": "without AUG: plain fine-tuning (L2, weight decay 1e-4)", "ours L2-SP": report.mean_std(base, digits=2),
                      "paper L2-SP": "—", "paper DELTA": "—", "report L2-SP": "—", "report DELTA": "—", "ours DELTA": "—",
                      "ours DELTA − L2-SP": "—", "Welch p (DELTA > L2-SP)": "—", f"TOST p (±{margin:g})": "—", "verdict": "reference"})
         d = table[table.row == "without AUG"]
         for m in ("l2_sp", "delta"):
-            v.compare(f"{METHOD_LABELS[m]} beats plain fine-tuning (L2), without AUG ({'L2-SP paper' if m == 'l2_sp' else 'DELTA paper'}, Table 1)",
-                      list(d[d.method == m].test_acc), base, reported=f"{METHOD_LABELS[m]} above L2", margin=margin,
-                      names=(METHOD_LABELS[m], "L2"))
+            v.compare(f"{METHOD_LABELS[m]} beats plain fine-tuning (L2), without AUG (paper Table 1)",
+                      _acc(d, m), base, reported=f"{METHOD_LABELS[m]} above L2", margin=margin, names=(METHOD_LABELS[m], "L2"))
     return pd.DataFrame(rows)
 
 
@@ -201,9 +291,9 @@ def central_answer(settings, table: pd.DataFrame) -> str:
     parts = []
     for row in TABLE_ROWS:
         d = table[table.row == row]
-        delta, l2sp = list(d[d.method == "delta"].test_acc), list(d[d.method == "l2_sp"].test_acc)
+        delta, l2sp = _acc(d, "delta"), _acc(d, "l2_sp")
         v = report.verdict(delta, l2sp, "greater", settings.margin)  # accuracies and margin in points
-        diff = np.mean(delta) - np.mean(l2sp)
+        diff = np.mean(delta) - np.mean(l2sp) if delta and l2sp else float("nan")
         word = {"reproduced": "DELTA is better, and the difference is statistically real",
                 "not reproduced": "L2-SP is better: the opposite of the paper's claim",
                 "equivalent": f"the two are equivalent within ±{settings.margin:g} points",
@@ -212,6 +302,68 @@ def central_answer(settings, table: pd.DataFrame) -> str:
                      f"({v.test}).")
     return ("**Is DELTA's advantage over L2-SP statistically real? At this scale:** " + " ".join(parts)
             + " The report's own conclusions: " + "; ".join(f"{k}: {v}" for k, v in REPORT_VERDICT.items()) + ".")
+
+
+def absolute_deviations(values) -> list[float]:
+    """|x − median| of each value: Welch's test on these compares the spreads of two groups (Brown & Forsythe, 1974)."""
+    x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    return list(np.abs(x - np.median(x))) if len(x) else []
+
+
+def spread_and_augmentation_verdicts(v, settings, table: pd.DataFrame) -> pd.DataFrame:
+    """The report's remarks beside Tables 1-2, each tested: DELTA's runs vary more than L2-SP's (Brown–Forsythe:
+    Welch's test on the absolute deviations from each group's median); augmenting the channel evaluation lowers
+    DELTA's spread; augmentation raises both methods' accuracy (Table 2 over Table 1)."""
+    rows = []
+    by = {(row, m): _acc(table[table.row == row], m) for row in TABLE_ROWS for m in ("l2_sp", "delta")}
+    for row in ("without AUG", "with AUG"):
+        verdict = v.compare(f"DELTA's accuracies vary more than L2-SP's, {row} (report §3: ±{REPORT[row]['delta'].split('± ')[1]} "
+                            f"vs ±{REPORT[row]['l2_sp'].split('± ')[1]})", absolute_deviations(by[row, "delta"]),
+                            absolute_deviations(by[row, "l2_sp"]), reported=f"{REPORT[row]['delta']} vs {REPORT[row]['l2_sp']}",
+                            names=("DELTA |x − median|", "L2-SP"))
+        rows.append({"claim": f"DELTA varies more than L2-SP, {row}", "DELTA std": _std(by[row, "delta"]),
+                     "other std": f"L2-SP {_std(by[row, 'l2_sp'])}", "verdict": verdict.label})
+    aug, aug_ch = "with AUG", "with AUG (channel evaluation augmented)"
+    verdict = v.compare("Augmenting the channel evaluation lowers DELTA's spread (report §3: ±0.6 vs ±1)",
+                        absolute_deviations(by[aug, "delta"]), absolute_deviations(by[aug_ch, "delta"]),
+                        reported=f"{REPORT[aug_ch]['delta']} vs {REPORT[aug]['delta']}",
+                        names=("channel eval. not augmented |x − median|", "augmented"))
+    rows.append({"claim": "augmented channel evaluation: DELTA varies less", "DELTA std": _std(by[aug_ch, "delta"]),
+                 "other std": f"DELTA, channel eval. not augmented {_std(by[aug, 'delta'])}", "verdict": verdict.label})
+    for m in ("l2_sp", "delta"):
+        verdict = v.compare(f"Augmentation raises {METHOD_LABELS[m]}'s accuracy (paper Table 2 over Table 1)", by[aug, m],
+                            by["without AUG", m], reported=f"paper {PAPER[aug][m]} vs {PAPER['without AUG'][m]}; "
+                            f"report {REPORT[aug][m]} vs {REPORT['without AUG'][m]}", margin=settings.margin,
+                            names=("with AUG", "without"))
+        rows.append({"claim": f"augmentation raises {METHOD_LABELS[m]}", "DELTA std": "",
+                     "other std": f"{report.mean_std(by[aug, m])} vs {report.mean_std(by['without AUG', m])}", "verdict": verdict.label})
+    return pd.DataFrame(rows)
+
+
+def _std(values) -> str:
+    return f"{np.std(values, ddof=1):.2f} (n={len(values)})" if len(values) > 1 else "—"
+
+
+def alpha_verdict(v, alpha_results, settings) -> None:
+    """The report's guess that tuning α (the paper cross-validated it) would help DELTA: the grid has one seed per α,
+    which shows but cannot test it."""
+    groups: dict = {}
+    for lab, r in alpha_results:
+        if lab["method"] == "delta":
+            groups.setdefault(lab["alpha"], []).append(r)
+    best = report.best_setting(groups, metric="test_acc")
+    ours = "every DELTA run of the grid diverged" if best is None else (
+        f"best α of {list(settings.alphas)} for DELTA: {best:g} ({100 * report.values(groups[best])[0]:.1f} %; "
+        f"α = {settings['finetune.alpha']:g} is the default)")
+    v.inconclusive("Tuning α would improve DELTA and lower its spread (report §3, a conjecture)",
+                   "one seed per α (the explorer's grid): it shows the trend, no test can decide", reported="conjecture",
+                   ours=ours, n=1)
+
+
+def not_run_rows(v) -> None:
+    """Claims of the paper this chapter, like the report, does not run."""
+    v.not_run("DELTA's activations on 15 discriminative parts of CUB-200-2011 are higher than other methods' (paper Table 3)",
+              "needs CUB-200-2011 part annotations; the report left it out too (§5)", reported="paper Table 3")
 
 
 def aug_history_figure(hist: pd.DataFrame):
@@ -245,15 +397,48 @@ def _start_parameters(cfg) -> dict:
     return {k: v.detach() for k, v in net.named_parameters() if not k.startswith(heads)}
 
 
+def run_names(results) -> list[str]:
+    """``experiment/key`` of every ``(labels, result)``: what a cached figure is drawn from."""
+    return [_run_name(r) for _, r in results]
+
+
+def first_finished_pair(results) -> dict:
+    """``{method: result}`` of L2-SP and DELTA at the first seed where both finished (the activation maps' runs)."""
+    by_seed: dict = {}
+    for lab, r in finished(results):
+        by_seed.setdefault(lab["seed"], {})[lab["method"]] = r
+    for seed in sorted(by_seed):
+        if {"l2_sp", "delta"} <= set(by_seed[seed]):
+            return {m: by_seed[seed][m] for m in ("l2_sp", "delta")}
+    raise ValueError("no seed has both an L2-SP and a DELTA run that finished: nothing to draw")
+
+
+def _run_name(result) -> str:
+    """``experiment/key`` of a run: what a derived array is computed from (independent of where the cache lives)."""
+    return f"{result.config.EXPERIMENT}/{result.path.name}"
+
+
+def run_distances(result) -> dict[str, np.ndarray]:
+    """``{"channels:<stage>": per-channel distances, "stage:<stage>": the stage's distance}`` of one finished run,
+    from its saved weights and its starting point (computed once, then read from the run cache)."""
+    def compute():
+        start, state = _start_parameters(result.config), result.load_state()
+        out = {f"channels:{k}": v for k, v in analysis.channel_distances(state, start).items()}
+        out.update({f"stage:{k}": np.asarray(v) for k, v in analysis.stage_distances(state, start).items()})
+        return out
+
+    return runs.memo("delta_distances", _run_name(result), compute)
+
+
 def distance_frames(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-channel distances, per-stage distances) of every run, from its saved weights and its starting point."""
+    """(per-channel distances, per-stage distances) of every finished run."""
     channel_rows, stage_rows = [], []
-    for lab, r in results:
-        start, state = _start_parameters(r.config), r.load_state()
-        for stage, values in analysis.channel_distances(state, start).items():
-            channel_rows += [{**lab, "stage": analysis.STAGE_NAMES[stage], "distance": float(x)} for x in values]
-        for stage, value in analysis.stage_distances(state, start).items():
-            stage_rows.append({**lab, "stage": analysis.STAGE_NAMES[stage], "distance": value})
+    for lab, r in finished(results):
+        arrays = run_distances(r)
+        for stage in analysis.STAGES:
+            name = analysis.STAGE_NAMES[stage]
+            channel_rows += [{**lab, "stage": name, "distance": float(x)} for x in arrays[f"channels:{stage}"]]
+            stage_rows.append({**lab, "stage": name, "distance": float(arrays[f"stage:{stage}"])})
     ch, st = pd.DataFrame(channel_rows), pd.DataFrame(stage_rows)
     for df in (ch, st):
         df["method"] = df["method"].map(METHOD_LABELS)
@@ -297,15 +482,24 @@ def probe_images(cfg, n: int) -> torch.Tensor:
     return _PROBES[key]
 
 
+def run_map_changes(result, layers, n_images: int) -> list[np.ndarray]:
+    """Per hooked layer, per channel: how far the run's feature maps on the first ``n_images`` test images moved
+    from the source's (:func:`.analysis.map_changes`; computed once, then read from the run cache)."""
+    def compute():
+        changes = analysis.map_changes(load_model(result), _source(result.config), layers, probe_images(result.config, n_images))
+        return {f"{i}": c for i, c in enumerate(changes)}
+
+    arrays = runs.memo("delta_map_changes", f"{_run_name(result)}|{'|'.join(layers)}|{n_images}", compute)
+    return [arrays[f"{i}"] for i in range(len(layers))]
+
+
 def map_change_frame(results, channel_result, settings) -> pd.DataFrame:
-    """Per run, layer and channel: the relative change of its feature map from the source's, with its weight c·w."""
+    """Per finished run, layer and channel: the relative change of its feature map from the source's, with its weight c·w."""
     weights = [len(d) * channel_weights_from_losses(d).numpy() for d in channel_losses(channel_result)]
     layers = channel_result.metrics["layers"]
     rows = []
-    for lab, r in results:
-        source = _source(r.config)
-        images = probe_images(r.config, settings.probe_images)
-        for name, cw, change in zip(layers, weights, analysis.map_changes(load_model(r), source, layers, images)):
+    for lab, r in finished(results):
+        for name, cw, change in zip(layers, weights, run_map_changes(r, layers, settings.probe_images)):
             order = np.argsort(np.argsort(cw)) / max(len(cw) - 1, 1)  # weight rank within the layer, 0..1
             rows += [{**lab, "layer": name, "channel": j, "c·w": float(cw[j]), "weight rank": float(order[j]),
                       "relative change": float(change[j])} for j in range(len(cw))]
@@ -346,14 +540,15 @@ def map_change_verdicts(v, q: pd.DataFrame, settings) -> pd.DataFrame:
                           "low-weight channels": report.mean_std(g["low-weight channels"], digits=3)} for m, g in q.groupby("method")])
 
 
-def activation_figure(runs: dict, channel_result, layer_index: int = 1, n_images: int = 4):
-    """The same test images through the source, L2-SP and DELTA: the highest- and the lowest-weight channel of one layer."""
-    any_run = next(iter(runs.values()))
+def activation_figure(by_method: dict, channel_result, layer_index: int = 1, n_images: int = 4):
+    """The same test images through the source, L2-SP and DELTA (``{method: finished run}``): the highest- and the
+    lowest-weight channel of one layer."""
+    any_run = next(iter(by_method.values()))
     name = channel_result.metrics["layers"][layer_index]
     w = channel_weights_from_losses(channel_losses(channel_result)[layer_index])
     hi, lo = int(torch.argmax(w)), int(torch.argmin(w))
     images = probe_images(any_run.config, n_images)
-    nets = {"source": _source(any_run.config), **{METHOD_LABELS[m]: load_model(r) for m, r in runs.items()}}
+    nets = {"source": _source(any_run.config), **{METHOD_LABELS[m]: load_model(r) for m, r in by_method.items()}}
     maps = {k: analysis.feature_maps(net, [name], images)[0] for k, net in nets.items()}
     rows = [("input", None)] + [(k, hi) for k in nets] + [(k, lo) for k in nets]
     fig, axes = plt.subplots(len(rows), n_images, figsize=(1.5 * n_images + 1.5, 1.45 * len(rows)), squeeze=False)
@@ -386,10 +581,13 @@ def alpha_draw(hist: pd.DataFrame, summary: pd.DataFrame, alpha: float, method: 
     """One α of the explorer: that run's curves (left) and every α's final test accuracy (right)."""
     label = METHOD_LABELS.get(method, method)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    d = hist[(hist.method == label) & (np.isclose(hist.alpha, alpha))]
-    sns.lineplot(d, x="epoch", y="accuracy", style="split", ax=a1, color="C1" if label == "DELTA" else "C0", marker="o", markersize=4)
+    d = hist[(hist.method == label) & (np.isclose(hist.alpha, alpha))] if len(hist) else hist
+    if len(d):
+        sns.lineplot(d, x="epoch", y="accuracy", style="split", ax=a1, color="C1" if label == "DELTA" else "C0", marker="o", markersize=4)
+    else:
+        a1.text(0.5, 0.5, "this run diverged: no curve", ha="center", transform=a1.transAxes)
     a1.set(ylabel="top-1 accuracy (%)", title=f"{label}, α = {alpha:g}")
-    s = summary[np.isclose(summary.alpha, alpha) & (summary.method == label)]
+    s = summary[np.isclose(summary.alpha, alpha) & (summary.method == label) & ~summary.diverged]
     if len(s):
         r = s.iloc[0]
         a1.text(0.02, 0.04, f"final test {r.test_acc:.2f} %\nat the end: CE {r.end_cross_entropy:.3g}, "
@@ -412,7 +610,8 @@ def live_draw(runner, plan, method: str = "delta", alpha: float = 0.01, schedule
     return alpha_draw(hist, alpha_frame([(lab, r)]), float(alpha), method)
 
 
-__all__ = ["setup_text", "differences_table", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
-           "channel_weights_figure", "channel_weight_summary", "figure1", "final_frame", "figure1_verdicts", "comparison_table", "central_answer",
+__all__ = ["run_names", "first_finished_pair", "setup_text", "hooked_shapes", "scale_text", "differences_table", "train_all", "finished", "diverged_note", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
+           "channel_weights_figure", "channel_weight_summary", "figure1", "final_frame", "late_gains", "figure1_verdicts", "comparison_table", "central_answer",
+           "absolute_deviations", "spread_and_augmentation_verdicts", "alpha_verdict", "not_run_rows",
            "aug_history_figure", "distance_frames", "figure3", "distance_table", "map_change_frame", "map_change_figure",
            "quartile_changes", "map_change_verdicts", "activation_figure", "alpha_frame", "alpha_draw", "live_draw", "REPORT_SETUP"]

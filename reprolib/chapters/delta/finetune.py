@@ -61,6 +61,12 @@ DIFFERENCES = (
 )
 
 
+def decay_epoch(epochs: int) -> int:
+    """The epoch after which train.py decays the lr (STEP-LR's drop; numbered from 1, the last at the high rate):
+    int(0.67 · epochs) + 1."""
+    return int(0.67 * epochs) + 1
+
+
 def lr_schedule(kind: str, epochs: int) -> dict:
     """The scheduler fields of DELTA's ``train.py`` for ``epochs`` epochs.
 
@@ -72,7 +78,7 @@ def lr_schedule(kind: str, epochs: int) -> dict:
         raise ConfigError(f"unknown lr schedule {kind!r}; choose from {list(SCHEDULES)}")
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
-    decay = int(0.67 * epochs) + 1
+    decay = decay_epoch(epochs)
     if kind == "steplr":
         return {"scheduler": "step", "step_size": decay, "gamma": 0.1}
     return {"scheduler": "exponential", "step_size": 1, "gamma": math.exp(math.log(0.1) / decay)}
@@ -81,9 +87,13 @@ def lr_schedule(kind: str, epochs: int) -> dict:
 # ---------------------------------------------------------------------------- configs
 @functools.lru_cache(maxsize=64)
 def _source_config(dataset, classes, train_size, data_seed, image_size, model, source_epochs, source_train_size, device) -> TrainConfig:
-    """``TrainConfig.source_config`` of a stand-in target config (cached: it reads the dataset's class count)."""
-    stand_in = TrainConfig(dataset=dataset, classes=classes, train_size=train_size, data_seed=data_seed, image_size=image_size,
-                           model=model, weights="source", source_epochs=source_epochs, source_train_size=source_train_size,
+    """``TrainConfig.source_config`` of a stand-in target config (cached: it reads the dataset's class count).
+
+    The stand-in holds the source's own subset size (what ``source_config`` trains on either way), so that the
+    target's size — which may be smaller than the source's batch — is not checked against the source's batch.
+    """
+    stand_in = TrainConfig(dataset=dataset, classes=classes, train_size=source_train_size or train_size, data_seed=data_seed,
+                           image_size=image_size, model=model, weights="source", source_epochs=source_epochs, source_train_size=source_train_size,
                            batch_size=64, weight_decay=1e-4, device=device)
     return stand_in.source_config()
 

@@ -65,6 +65,11 @@ class Plan:
         return [({"method": m, "alpha": a, "seed": seed}, self.run(m, seed=seed, alpha=a))
                 for a in self.settings.alphas for m in ("l2_sp", "delta")]
 
+    def groups(self) -> dict[str, Labelled]:
+        """Every labelled group of fine-tuning runs by the part of the chapter that shows it (one side-by-side call)."""
+        return {"Figure 1": self.figure1_runs(), "Tables 1-2": self.table_runs(), "plain fine-tuning": self.baseline_runs(),
+                "α explorer": self.alpha_runs()}
+
     def channel_configs(self) -> list:
         """The channel-evaluation runs the DELTA runs read (one per transforms mode)."""
         return list(dict.fromkeys(c.channel_config() for _, c in self.figure1_runs() + self.table_runs() + self.alpha_runs()

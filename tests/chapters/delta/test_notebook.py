@@ -38,5 +38,5 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
 
 def test_bad_parameter_fails_with_a_clear_error(tmp_path):
     proc = run_chapter("delta", tmp_path / "bad.ipynb", tmp_path / "cache", profile="smoke", alphas=[0.1, -1])
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "alphas must be a non-empty list of distinct numbers > 0" in proc.stderr
