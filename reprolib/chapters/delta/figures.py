@@ -446,10 +446,15 @@ def distance_frames(results) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def figure3(channels: pd.DataFrame):
+    """The paper's Figure 3: per stage, the distribution of the channels' distances, DELTA vs L2-SP, on a log scale
+    (a channel that did not move at all, distance 0, cannot be drawn there: the title counts them)."""
+    moved = channels[channels.distance > 0]
+    still = len(channels) - len(moved)
     fig, ax = plt.subplots(figsize=(9, 4.2))
-    sns.violinplot(channels, x="stage", y="distance", hue="method", split=True, inner="quart", cut=0, log_scale=True, ax=ax,
+    sns.violinplot(moved, x="stage", y="distance", hue="method", split=True, inner="quart", cut=0, log_scale=True, ax=ax,
                    density_norm="width")
-    ax.set_title(f"Distance of each channel's filter from the starting point (all {channels.seed.nunique()} seeds pooled)")
+    ax.set_title(f"Distance of each channel's filter from the starting point (all {channels.seed.nunique()} seeds pooled)"
+                 + (f"\n{still} channel(s) with distance 0 not drawn on the log scale" if still else ""))
     ax.set_ylabel("‖w_c − w⁰_c‖₂ (log scale)")
     fig.tight_layout()
     return fig

@@ -1,6 +1,7 @@
 """Figure 3's distances, the feature-map changes, the schedules through the trainer, and the numbers behind the verdicts."""
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,3 +136,24 @@ def test_scale_text_states_the_hooked_maps_of_each_profile():
     assert "256×56², 512×28², 1024×14², 2048×7² (ResNet-101" in full and "9,024 iterations" in full
     cpu = F.scale_text(CHAPTER.settings("cpu"))
     assert "`resnet101-w8`" in cpu and "epochs" in cpu
+
+
+def test_late_gain_verdict_is_inconclusive_when_training_ends_at_the_decay_epoch():
+    settings = CHAPTER.settings("smoke", **{"finetune.epochs": 3})  # decay epoch int(0.67 · 3) + 1 = 3: nothing after it
+    fig1 = _results([{"schedule": s, "method": m, "seed": i, "test_acc": 80.0 + i, "last_epoch_train_acc": 90.0 + i,
+                      "last_epoch_test_acc": 80.0 + i} for s in settings.schedules for m in ("delta", "l2_sp") for i in range(2)])
+    v = Verdicts("delta", "smoke")
+    F.figure1_verdicts(v, settings, fig1, pd.DataFrame(columns=["schedule", "method", "seed", "epoch", "split", "accuracy"]))
+    late = [r for r in v.rows if "still rising" in r["claim"]]
+    assert len(late) == len(settings.schedules)
+    assert all(r["verdict"] == "inconclusive" and "decay epoch" in r["test"] for r in late)
+
+
+def test_figure3_draws_a_channel_that_did_not_move_by_counting_it():
+    rng = np.random.default_rng(0)
+    rows = [{"stage": st, "method": m, "seed": s, "distance": float(d)} for st in ("conv2_x", "conv3_x") for m in ("DELTA", "L2-SP")
+            for s in range(2) for d in rng.lognormal(size=20)]
+    rows[0]["distance"] = 0.0  # a filter that got no gradient: log(0) would break the density
+    fig = F.figure3(pd.DataFrame(rows))
+    assert "1 channel(s) with distance 0" in fig.axes[0].get_title()
+    plt.close(fig)

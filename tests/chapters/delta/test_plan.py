@@ -72,3 +72,14 @@ def test_bad_parameters_fail_before_compute():
         DeltaConfig(image_size=24, crop_size=28)
     with pytest.raises(ConfigError, match="regularizer"):
         DeltaConfig(regularizer="fea_map")
+
+
+def test_smoke_source_model_is_planned_though_the_target_set_is_smaller_than_its_batch():
+    """At smoke the target has fewer images (48) than the source's batch (64): the source run is still planned,
+    on its own subset, and the same for every fine-tuning run."""
+    settings = CHAPTER.settings("smoke")
+    plan = CHAPTER.plan(settings)
+    assert settings["data.train_size"] < 64
+    (source,) = {c.source_config() for c in plan.configs() if isinstance(c, DeltaConfig)}
+    assert source.train_size == settings["data.source_train_size"] and source.batch_size == 64
+    assert set(source.classes).isdisjoint(settings["data.classes"])
