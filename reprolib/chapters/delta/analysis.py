@@ -69,12 +69,22 @@ def feature_maps(model: nn.Module, layers: Sequence[str], images: torch.Tensor, 
     return [torch.cat(p) for p in parts]
 
 
+#: a source channel with less than this fraction of its layer's mean map energy counts as silent
+SILENT = 1e-6
+
+
 def map_changes(model: nn.Module, source: nn.Module, layers: Sequence[str], images: torch.Tensor) -> list[np.ndarray]:
-    """Per layer, per channel: Σ_images ‖t_c − s_c‖² / Σ_images ‖s_c‖² (0 = the source's map, unchanged)."""
+    """Per layer, per channel: Σ_images ‖t_c − s_c‖² / Σ_images ‖s_c‖² (0 = the source's map, unchanged).
+
+    A channel that is silent in the source (energy below ``SILENT`` × its layer's mean channel energy) has no
+    relative change: NaN, which every mean and test here leaves out.
+    """
     target_maps, source_maps = feature_maps(model, layers, images), feature_maps(source, layers, images)
     out = []
     for t, s in zip(target_maps, source_maps):
-        num = (t - s).pow(2).sum(dim=(0, 2, 3))
-        den = s.pow(2).sum(dim=(0, 2, 3)).clamp_min(1e-12)
-        out.append((num / den).numpy())
+        num = (t - s).pow(2).sum(dim=(0, 2, 3)).double()
+        den = s.pow(2).sum(dim=(0, 2, 3)).double()
+        silent = den <= SILENT * den.mean().clamp_min(torch.finfo(torch.float64).tiny)
+        out.append(torch.where(silent, torch.nan, num / den.clamp_min(torch.finfo(torch.float64).tiny)).numpy())
     return out
+

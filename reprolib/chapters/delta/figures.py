@@ -310,6 +310,16 @@ def absolute_deviations(values) -> list[float]:
     return list(np.abs(x - np.median(x))) if len(x) else []
 
 
+def spread_compare(v, claim: str, a, b, *, reported: str, names: tuple[str, str]):
+    """The Brown–Forsythe test that ``a`` varies more than ``b`` (Welch on :func:`absolute_deviations`). It needs
+    n ≥ 3 per group: with two runs both deviations equal half their range, a zero-variance group no test can use."""
+    a, b = [x for x in a if np.isfinite(x)], [x for x in b if np.isfinite(x)]
+    if min(len(a), len(b)) < 3:
+        return v.inconclusive(claim, f"n = {len(a)}, {len(b)}: comparing spreads needs n ≥ 3 per group (Brown–Forsythe)",
+                              reported=reported, ours=f"std {_std(a)} vs {_std(b)}", n=f"{len(a)} vs {len(b)}")
+    return v.compare(claim, absolute_deviations(a), absolute_deviations(b), reported=reported, names=names)
+
+
 def spread_and_augmentation_verdicts(v, settings, table: pd.DataFrame) -> pd.DataFrame:
     """The report's remarks beside Tables 1-2, each tested: DELTA's runs vary more than L2-SP's (Brown–Forsythe:
     Welch's test on the absolute deviations from each group's median); augmenting the channel evaluation lowers
@@ -317,17 +327,16 @@ def spread_and_augmentation_verdicts(v, settings, table: pd.DataFrame) -> pd.Dat
     rows = []
     by = {(row, m): _acc(table[table.row == row], m) for row in TABLE_ROWS for m in ("l2_sp", "delta")}
     for row in ("without AUG", "with AUG"):
-        verdict = v.compare(f"DELTA's accuracies vary more than L2-SP's, {row} (report §3: ±{REPORT[row]['delta'].split('± ')[1]} "
-                            f"vs ±{REPORT[row]['l2_sp'].split('± ')[1]})", absolute_deviations(by[row, "delta"]),
-                            absolute_deviations(by[row, "l2_sp"]), reported=f"{REPORT[row]['delta']} vs {REPORT[row]['l2_sp']}",
-                            names=("DELTA |x − median|", "L2-SP"))
+        verdict = spread_compare(v, f"DELTA's accuracies vary more than L2-SP's, {row} (report §3: "
+                                 f"±{REPORT[row]['delta'].split('± ')[1]} vs ±{REPORT[row]['l2_sp'].split('± ')[1]})",
+                                 by[row, "delta"], by[row, "l2_sp"], reported=f"{REPORT[row]['delta']} vs {REPORT[row]['l2_sp']}",
+                                 names=("DELTA |x − median|", "L2-SP"))
         rows.append({"claim": f"DELTA varies more than L2-SP, {row}", "DELTA std": _std(by[row, "delta"]),
                      "other std": f"L2-SP {_std(by[row, 'l2_sp'])}", "verdict": verdict.label})
     aug, aug_ch = "with AUG", "with AUG (channel evaluation augmented)"
-    verdict = v.compare("Augmenting the channel evaluation lowers DELTA's spread (report §3: ±0.6 vs ±1)",
-                        absolute_deviations(by[aug, "delta"]), absolute_deviations(by[aug_ch, "delta"]),
-                        reported=f"{REPORT[aug_ch]['delta']} vs {REPORT[aug]['delta']}",
-                        names=("channel eval. not augmented |x − median|", "augmented"))
+    verdict = spread_compare(v, "Augmenting the channel evaluation lowers DELTA's spread (report §3: ±0.6 vs ±1)",
+                             by[aug, "delta"], by[aug_ch, "delta"], reported=f"{REPORT[aug_ch]['delta']} vs {REPORT[aug]['delta']}",
+                             names=("channel eval. not augmented |x − median|", "augmented"))
     rows.append({"claim": "augmented channel evaluation: DELTA varies less", "DELTA std": _std(by[aug_ch, "delta"]),
                  "other std": f"DELTA, channel eval. not augmented {_std(by[aug, 'delta'])}", "verdict": verdict.label})
     for m in ("l2_sp", "delta"):
@@ -494,7 +503,7 @@ def run_map_changes(result, layers, n_images: int) -> list[np.ndarray]:
         changes = analysis.map_changes(load_model(result), _source(result.config), layers, probe_images(result.config, n_images))
         return {f"{i}": c for i, c in enumerate(changes)}
 
-    arrays = runs.memo("delta_map_changes", f"{_run_name(result)}|{'|'.join(layers)}|{n_images}", compute)
+    arrays = runs.memo("delta_map_changes", f"{_run_name(result)}|{'|'.join(layers)}|{n_images}|silent<{analysis.SILENT:g}", compute)
     return [arrays[f"{i}"] for i in range(len(layers))]
 
 
@@ -521,7 +530,9 @@ def map_change_figure(df: pd.DataFrame):
         sns.scatterplot(seed0[seed0.layer == name], x="c·w", y="relative change", hue="method", s=10, alpha=0.6, ax=ax,
                         legend=name == layers[-1])
         ax.set(xscale="log", yscale="log", title=name)
-    fig.suptitle("How far each channel's feature map moved from the source's, against its DELTA weight (first seed, test images)")
+    silent = int(seed0["relative change"].isna().sum())
+    fig.suptitle("How far each channel's feature map moved from the source's, against its DELTA weight (first seed, test images)"
+                 + (f"; {silent} channel(s) silent in the source, no relative change, not drawn" if silent else ""))
     fig.tight_layout()
     return fig
 
@@ -617,6 +628,6 @@ def live_draw(runner, plan, method: str = "delta", alpha: float = 0.01, schedule
 
 __all__ = ["run_names", "first_finished_pair", "setup_text", "hooked_shapes", "scale_text", "differences_table", "train_all", "finished", "diverged_note", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
            "channel_weights_figure", "channel_weight_summary", "figure1", "final_frame", "late_gains", "figure1_verdicts", "comparison_table", "central_answer",
-           "absolute_deviations", "spread_and_augmentation_verdicts", "alpha_verdict", "not_run_rows",
+           "absolute_deviations", "spread_compare", "spread_and_augmentation_verdicts", "alpha_verdict", "not_run_rows",
            "aug_history_figure", "distance_frames", "figure3", "distance_table", "map_change_frame", "map_change_figure",
            "quartile_changes", "map_change_verdicts", "activation_figure", "alpha_frame", "alpha_draw", "live_draw", "REPORT_SETUP"]

@@ -157,3 +157,27 @@ def test_figure3_draws_a_channel_that_did_not_move_by_counting_it():
     fig = F.figure3(pd.DataFrame(rows))
     assert "1 channel(s) with distance 0" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_map_change_of_a_channel_silent_in_the_source_is_nan_not_huge():
+    torch.manual_seed(0)
+    source = models.build("resnet50-w2-small", num_classes=3, in_channels=3).eval()
+    target = models.build("resnet50-w2-small", num_classes=3, in_channels=3).eval()
+    name = "layer2.3.conv3"
+    with torch.no_grad():
+        source.get_submodule(name).weight[2] = 0.0  # silent in the source: ‖s‖² = 0, any change divides by zero
+    target.load_state_dict(source.state_dict())
+    with torch.no_grad():
+        target.get_submodule(name).weight[2] = 0.1  # the target uses it
+    change = analysis.map_changes(target, source, [name], torch.randn(5, 3, 16, 16))[0]
+    assert math.isnan(change[2])
+    assert np.allclose(np.delete(change, 2), 0.0, atol=1e-10)
+
+
+def test_spread_verdict_needs_three_runs_per_group():
+    """With two runs both |x − median| equal half the range: zero variance in each group, which must not decide."""
+    v = Verdicts("delta", "smoke")
+    verdict = F.spread_compare(v, "a varies more", [80.0, 82.0], [80.0, 80.5], reported="", names=("a", "b"))
+    assert verdict.label == "inconclusive" and "n ≥ 3" in verdict.test
+    assert F.spread_compare(v, "a varies more", [70.0, 80.0, 90.0, 75.0, 85.0, 95.0, 65.0],
+                            [80.0, 80.1, 79.9, 80.2, 79.8, 80.05, 79.95], reported="", names=("a", "b")).label == "reproduced"

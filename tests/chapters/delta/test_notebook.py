@@ -17,7 +17,7 @@ def test_chapter_runs_at_smoke_with_non_default_parameters(tmp_path):
     html = "\n".join(html_tables(nb))
     text = json.dumps(outputs(nb))
     for needle in ("88.7 ± 0.1", "90.4 ± 0.3", "89.8 ± 0.6", "STEP-LR", "EXP-LR", "conv5_x", "Welch", "TOST ±1",
-                   "T-shirt/top", "NOT ImageNet"):
+                   "T-shirt/top", "not ImageNet"):
         assert needle in html or needle in text, needle
     assert "n = 2, 2" in html  # two seeds per method in every test
     assert any(m.get("model_name") == "StackModel" for m in widget_models(nb))
