@@ -107,13 +107,22 @@ def results_frame(results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_LABEL_FORMAT = {"row": str, "schedule": lambda s: SCHEDULE_LABELS.get(s, s), "alpha": lambda a: f"α = {a:g}",
+                 "seed": lambda x: f"seed {int(x)}"}
+
+
 def diverged_note(*frames: pd.DataFrame) -> str:
     """A sentence naming the diverged runs (empty when none diverged)."""
     d = pd.concat(frames, ignore_index=True)
     d = d[d.diverged]
     if d.empty:
         return ""
-    labels = ["/".join(str(v) for k, v in row.items() if k in ("row", "schedule", "method", "alpha", "seed")) for _, row in d.iterrows()]
+    def label(row) -> str:  # the labels a run has (the groups label different things: row, schedule, α)
+        parts = {k: row[k] for k in ("method", "row", "schedule", "alpha", "seed") if k in row and pd.notna(row[k])}
+        name = METHOD_LABELS.get(parts.pop("method", ""), "")
+        return f"{name} ({', '.join(_LABEL_FORMAT[k](v) for k, v in parts.items())})"
+
+    labels = [label(row) for _, row in d.iterrows()]
     return (f"**{len(labels)} run(s) diverged** and are left out of every mean, curve and test (n counts the finished runs): "
             + "; ".join(labels) + ".")
 

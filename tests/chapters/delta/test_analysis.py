@@ -81,7 +81,9 @@ def test_results_frame_gives_nan_for_a_diverged_run_and_verdicts_leave_it_out():
     pairs += [({"row": "without AUG", "method": "l2_sp", "seed": 0}, R(0.0, diverged=True))]
     df = F.results_frame(pairs)
     assert df.test_acc.iloc[:3].tolist() == pytest.approx([80.0, 81.0, 82.0]) and math.isnan(df.test_acc.iloc[3])
-    assert "1 run(s) diverged" in F.diverged_note(df) and "l2_sp" in F.diverged_note(df)
+    assert F.diverged_note(df).startswith("**1 run(s) diverged**") and "L2-SP (without AUG, seed 0)" in F.diverged_note(df)
+    alpha = pd.DataFrame([{"method": "delta", "alpha": 0.1, "seed": 0, "diverged": True}])
+    assert "DELTA (α = 0.1, seed 0)" in F.diverged_note(df, alpha) and "nan" not in F.diverged_note(df, alpha)
     assert F.diverged_note(df[~df.diverged]) == ""
     assert F._acc(df, "l2_sp") == [] and len(F._acc(df, "delta")) == 3
 
