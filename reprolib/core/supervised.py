@@ -91,10 +91,13 @@ class TrainConfig(TrainSpec):
         if self.train_size:
             n_val = math.ceil(self.train_size * self.val_fraction)  # scikit-learn's stratified split
             n_train = self.train_size - n_val
-            if k is not None and min(n_val, n_train) < k:
+            if k is not None and self.val_fraction > 0 and min(n_val, n_train) < k:
                 raise ConfigError(f"train_size={self.train_size}: its {self.val_fraction:g} validation split leaves {n_train} "
                                   f"training and {n_val} validation images, each must be at least the {k} classes; "
                                   f"use train_size >= {math.ceil(k / self.val_fraction)} (or 0 for all)")
+            if k is not None and n_train < k:  # no validation split (a subclass with val_fraction = 0)
+                raise ConfigError(f"train_size={self.train_size}: fewer training images than the {k} classes; "
+                                  f"use train_size >= {k} (or 0 for all)")
             if n_train < self.batch_size:
                 raise ConfigError(f"train_size={self.train_size} leaves {n_train} training images, fewer than "
                                   f"batch_size={self.batch_size}; lower batch_size or raise train_size")
@@ -196,7 +199,8 @@ def _num_classes(dataset: str) -> int:
 
 
 def prepare_data(cfg: TrainConfig):
-    """(train, val, test) ImageData for a config, already resized/converted for its model."""
+    """(train, val, test) ImageData for a config, already resized/converted for its model (val is None when
+    ``cfg.val_fraction`` is 0, which :class:`TrainConfig` itself never allows)."""
     train_full = data_mod.load(cfg.dataset, "train")
     test = data_mod.load(cfg.dataset, "test")
     if cfg.classes:
@@ -204,10 +208,14 @@ def prepare_data(cfg: TrainConfig):
         test = data_mod.select_classes(test, cfg.classes)
     if cfg.train_size:
         train_full = data_mod.subsample(train_full, cfg.train_size, seed=cfg.data_seed)
-    train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
+    if cfg.val_fraction > 0:
+        train, val = data_mod.stratified_split(train_full, cfg.val_fraction, seed=cfg.data_seed)
+    else:  # no validation split: a subclass whose recipe has none (e.g. DELTA's train.py) sets val_fraction = 0
+        train, val = train_full, None
     channels = None if models.any_channels(cfg.model) else 3
     size = input_size(cfg, train.size[0])
-    return tuple(data_mod.to_model_input(d, size=size, channels=channels) for d in (train, val, test))
+    return tuple(None if d is None else data_mod.to_model_input(d, size=size, channels=channels)
+                 for d in (train, val, test))
 
 
 def input_size(cfg: TrainConfig, native: int) -> int | None:
