@@ -28,3 +28,12 @@ REPORT_VERDICT = {
 #: the report's runs: ResNet-101, batch 32 instead of 64 (out of memory), so 24 epochs for 9,000 iterations
 REPORT_SETUP = {"runs": 5, "batch_size": 32, "iterations": 9000, "epochs": 24, "alpha": 0.01, "beta": 0.01,
                 "hours_mean": 8, "hours_explr": 4, "hours_aug": 12}
+
+#: What one run costs at the report's scale (``python -m reprolib sweep delta --profile full --cost``): the report
+#: measured 4 h (EXP-LR) to 12 h (with augmentation), 8 h on average, per ResNet-101 fine-tuning run on the
+#: Colab / Azure GPUs it used (its section on challenges); a channel evaluation runs one forward pass per channel
+#: of the four hooked layers over a training sample:
+#: our estimate, 0.5-2 h.
+FULL_COST = {"delta": (REPORT_SETUP["hours_explr"], REPORT_SETUP["hours_aug"], "Colab/Azure",
+                       "report: 4-12 h per fine-tuning run, 8 h on average"),
+             "delta_channels": (0.5, 2, "current", "our estimate: one forward pass per hooked channel over a training sample")}
