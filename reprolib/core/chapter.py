@@ -357,6 +357,11 @@ class Runner:
         try:
             peak = _side_by_side(todo, self._executor(n), n, self.progress, section)
             self.worker_peak_mb = max(self.worker_peak_mb, peak)
+        except KeyboardInterrupt:
+            # the workers ignore SIGINT (no tracebacks from every process); stop them here.  What they had
+            # checkpointed stays in the cache and resumes on the next execution.
+            self.terminate()
+            raise
         except BrokenProcessPool as err:
             # a worker died: out of memory, or a script without `if __name__ == "__main__":` (spawned workers
             # re-import it).  Finished runs are in the cache; the rest train here, one after another.
@@ -387,6 +392,15 @@ class Runner:
         """Stop the side-by-side workers (they also stop when the runner is garbage-collected)."""
         if self._pool is not None:
             self._pool[0].shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def terminate(self) -> None:
+        """Stop the side-by-side workers now, mid-run (an interrupt: they ignore SIGINT themselves)."""
+        if self._pool is not None:
+            pool = self._pool[0]
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
     def grouped(self, groups: Mapping[Any, Iterable], section: str = "runs",
@@ -503,9 +517,16 @@ _PROGRESS_QUEUE = None
 
 
 def _worker_init(queue) -> None:
-    """A side-by-side worker: one thread outside runs too (each run sets its own count), progress sent to the parent."""
+    """A side-by-side worker: one thread outside runs too (each run sets its own count), progress sent to the parent.
+
+    It ignores SIGINT: an interrupted kernel or Ctrl-C signals the whole process group, and the parent
+    (:meth:`Runner.terminate`) stops the workers instead of each printing a KeyboardInterrupt traceback.
+    """
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _PROGRESS_QUEUE
     torch.set_num_threads(1)
     _PROGRESS_QUEUE = queue

@@ -1,4 +1,5 @@
 """The chapter runner trains missing runs side by side: same results as one after another, upstream runs once and first."""
+import os
 import shutil
 
 import torch
@@ -71,3 +72,41 @@ def test_grouped_with_sections_trains_once_and_files_each_group_under_its_sectio
     table = runner.section_table().set_index("section")
     assert table.loc["training", "distinct runs"] == 0 and table.loc["training", "this execution (min)"] >= 0
     assert table.loc["Task A", "distinct runs"] == 2 and table.loc["Task B", "computed now"] == 1
+
+
+def test_an_interrupt_stops_the_side_by_side_workers_quietly(capfd):
+    """Ctrl-C / a kernel interrupt signals the whole process group: the workers ignore it (no traceback from each),
+    the parent stops them, and what they checkpointed stays for the next execution."""
+    import signal
+    import time
+
+    import pytest
+
+    base = TrainConfig(dataset="digits", train_size=1000, epochs=50, batch_size=32, model="wrn-10-1")
+    configs = [base.replace(seed=s) for s in (0, 1)]
+    runner = Runner(parallel=2)
+    workers = []
+
+    def interrupt(*_):
+        workers.extend(runner._pool[0]._processes.values())
+        for process in workers:
+            os.kill(process.pid, signal.SIGINT)  # what the terminal or the kernel sends to the group
+        time.sleep(0.5)
+        assert all(process.is_alive() for process in workers)  # ignored by the workers
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(8)  # the workers are spawned and training by then
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(configs)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(workers) == 2 and runner._pool is None
+    deadline = time.time() + 10
+    while any(p.is_alive() for p in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(p.is_alive() for p in workers)
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+    assert all(runs.lookup(c) is None for c in configs)  # interrupted runs are never results

@@ -1,6 +1,5 @@
 """Tiny runs of the chapter's experiments on the procedural ``synthetic`` dataset (seconds on a CPU)."""
 import pytest
-import torch
 
 from reprolib.chapters.eurosat.experiment import HomeworkConfig
 from reprolib.chapters.eurosat.longtail import HeadsConfig
@@ -15,12 +14,7 @@ def tiny(**over) -> HomeworkConfig:
 
 
 @pytest.fixture
-def threads():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture
-def lt_heads(threads):
+def lt_heads(one_thread):
     """A long-tailed Model_B backbone with oversampling and its heads config (imbalance factor 10)."""
     backbone = tiny(variant="model_b", imbalance_factor=10.0, lt_n_max=30, sampler="class_balanced")
     heads = HeadsConfig(**backbone.to_dict(), svm_weights=(1e-4, 1e-3, 1e-3, 1, 1, 1, 1, 1e-2, 1, 1), crt_epochs=2)

@@ -27,7 +27,7 @@ def test_separation_numbers_on_known_clusters():
     assert embed.knn_accuracy(noise, labels, 5) < 0.5  # chance is 0.25
 
 
-def test_tsne_input_has_480_rows_per_network_stage(threads):
+def test_tsne_input_has_480_rows_per_network_stage(one_thread):
     cfg = tiny(model="resnet50-w4-small", weights="rotation", source_train_size=100, test_size=500)
     r = runs.run(cfg, progress=False)
     feats = embed.stage_features(r, 480, seed=0)

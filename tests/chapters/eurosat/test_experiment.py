@@ -51,7 +51,7 @@ def test_long_tail_subset_counts_follow_the_exponential_profile():
     assert len(test) == 200 and test.counts().min() == test.counts().max()
 
 
-def test_a_run_records_test_curves_and_reloads(threads):
+def test_a_run_records_test_curves_and_reloads(one_thread):
     r = runs.run(tiny(epochs=2, variant="model_b"), progress=False)
     epochs = r.history["epoch"]
     assert len(epochs) == 2 and all("test_acc" in e and "test_loss" in e for e in epochs)
@@ -62,7 +62,7 @@ def test_a_run_records_test_curves_and_reloads(threads):
     assert abs((logits.argmax(1) == labels).float().mean().item() - r.metrics["test_acc"]) < 1e-6
 
 
-def test_fine_tuning_from_the_rotation_source(threads):
+def test_fine_tuning_from_the_rotation_source(one_thread):
     cfg = tiny(weights="rotation", source_epochs=1, source_train_size=200, model="resnet50-w4-small")
     r = runs.run(cfg, progress=False)
     source = runs.lookup(cfg.source_run())

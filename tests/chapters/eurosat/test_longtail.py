@@ -67,7 +67,7 @@ def test_crt_is_a_fresh_linear_head_trained_class_balanced():
     assert min(per_class) > 0.8  # the 5-image tail class is learned too
 
 
-def test_heads_on_a_diverged_backbone_are_stored_as_diverged_and_tables_keep_their_rows(threads):
+def test_heads_on_a_diverged_backbone_are_stored_as_diverged_and_tables_keep_their_rows(one_thread):
     from reprolib.chapters.eurosat import figures
     from reprolib.chapters.eurosat.longtail import HeadsConfig
 

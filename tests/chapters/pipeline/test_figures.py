@@ -2,17 +2,13 @@
 "best lr 1e6"): the diverged runs are stored as such, shown as diverged, and never picked as the best."""
 import matplotlib.pyplot as plt
 import pytest
-import torch
 
 from reprolib.chapters.pipeline import CHAPTER
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def closed_figures(one_thread):
     yield
-    torch.set_num_threads(before)
     plt.close("all")
 
 
