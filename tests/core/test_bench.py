@@ -25,6 +25,9 @@ def test_side_by_side_record_has_the_json_keys():
     out = bench.side_by_side(runs=2, steps=2)
     assert {"sequential_s", "parallel_s", "ratio", "workers"} <= set(out)
     assert out["ratio"] == pytest.approx(out["sequential_s"] / out["parallel_s"])
+    # the pool's start-up is timed apart, with every worker started before the timed runs
+    assert out["workers_started"] == out["workers"] and out["startup_s"] > 0
+    assert out["ratio_with_startup"] == pytest.approx(out["sequential_s"] / (out["startup_s"] + out["parallel_s"]))
 
 
 def test_the_compute_table_covers_every_network_a_chapter_trains_end_to_end_at_cpu():
