@@ -420,15 +420,20 @@ def run_names(results) -> list[str]:
     return [_run_name(r) for _, r in results]
 
 
-def first_finished_pair(results) -> dict:
-    """``{method: result}`` of L2-SP and DELTA at the first seed where both finished (the activation maps' runs)."""
+NO_FINISHED_PAIR = ("**No activation maps:** no seed has both an L2-SP and a DELTA run that finished (see the diverged "
+                    "runs above), so there is no pair to draw; a diverged run is never shown as a result.")
+
+
+def first_finished_pair(results) -> dict | None:
+    """``{method: result}`` of L2-SP and DELTA at the first seed where both finished (the activation maps' runs);
+    ``None`` when no seed has both (the page then says so instead of drawing)."""
     by_seed: dict = {}
     for lab, r in finished(results):
         by_seed.setdefault(lab["seed"], {})[lab["method"]] = r
     for seed in sorted(by_seed):
         if {"l2_sp", "delta"} <= set(by_seed[seed]):
             return {m: by_seed[seed][m] for m in ("l2_sp", "delta")}
-    raise ValueError("no seed has both an L2-SP and a DELTA run that finished: nothing to draw")
+    return None
 
 
 def _run_name(result) -> str:
@@ -635,7 +640,7 @@ def live_draw(runner, plan, method: str = "delta", alpha: float = 0.01, schedule
     return alpha_draw(hist, alpha_frame([(lab, r)]), float(alpha), method)
 
 
-__all__ = ["run_names", "first_finished_pair", "setup_text", "hooked_shapes", "scale_text", "differences_table", "train_all", "finished", "diverged_note", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
+__all__ = ["run_names", "first_finished_pair", "NO_FINISHED_PAIR", "setup_text", "hooked_shapes", "scale_text", "differences_table", "train_all", "finished", "diverged_note", "results_frame", "history_frame", "channel_weight_frame", "channel_table",
            "channel_weights_figure", "channel_weight_summary", "figure1", "final_frame", "late_gains", "figure1_verdicts", "comparison_table", "central_answer",
            "absolute_deviations", "spread_compare", "spread_and_augmentation_verdicts", "alpha_verdict", "not_run_rows",
            "aug_history_figure", "distance_frames", "figure3", "distance_table", "map_change_frame", "map_change_figure",

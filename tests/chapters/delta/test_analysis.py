@@ -183,3 +183,18 @@ def test_spread_verdict_needs_three_runs_per_group():
     assert verdict.label == "inconclusive" and "n ≥ 3" in verdict.test
     assert F.spread_compare(v, "a varies more", [70.0, 80.0, 90.0, 75.0, 85.0, 95.0, 65.0],
                             [80.0, 80.1, 79.9, 80.2, 79.8, 80.05, 79.95], reported="", names=("a", "b")).label == "reproduced"
+
+
+def test_first_finished_pair_skips_seeds_with_a_diverged_method_and_is_none_without_a_pair():
+    from types import SimpleNamespace
+
+    from reprolib.chapters.delta import figures as F
+
+    def res(name, diverged=False):
+        return SimpleNamespace(name=name, diverged=diverged)
+
+    results = [({"seed": 0, "method": "l2_sp"}, res("a0")), ({"seed": 0, "method": "delta"}, res("b0", diverged=True)),
+               ({"seed": 1, "method": "delta"}, res("b1")), ({"seed": 1, "method": "l2_sp"}, res("a1"))]
+    pair = F.first_finished_pair(results)
+    assert {m: r.name for m, r in pair.items()} == {"l2_sp": "a1", "delta": "b1"}
+    assert F.first_finished_pair(results[:2]) is None  # seed 0's DELTA run diverged: nothing to draw, no error
