@@ -383,7 +383,7 @@ class Runner:
             self.close()
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
-            pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(queue,))
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init, initargs=(queue, os.getpid()))
             self._pool = (pool, n, queue)
             self._finalizer = weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
         return self._pool
@@ -516,20 +516,36 @@ def runs_resolve(config):
 _PROGRESS_QUEUE = None
 
 
-def _worker_init(queue) -> None:
+def _worker_init(queue, parent: int) -> None:
     """A side-by-side worker: one thread outside runs too (each run sets its own count), progress sent to the parent.
 
     It ignores SIGINT: an interrupted kernel or Ctrl-C signals the whole process group, and the parent
     (:meth:`Runner.terminate`) stops the workers instead of each printing a KeyboardInterrupt traceback.
+    If the parent dies (a killed kernel), the worker exits too instead of training on for nobody
+    (:func:`_exit_with_parent`); its run resumes from its checkpoint on the next execution.
     """
     import signal
 
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent)
     global _PROGRESS_QUEUE
     torch.set_num_threads(1)
     _PROGRESS_QUEUE = queue
+
+
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """End this process as soon as its parent (process id ``parent``, passed in: a worker still starting up may
+    already have been re-parented) is gone."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _worker_run(config, cache: str, run_id: int, progress: bool) -> tuple[str, float]:

@@ -110,3 +110,55 @@ def test_an_interrupt_stops_the_side_by_side_workers_quietly(capfd):
     assert not any(p.is_alive() for p in workers)
     assert "KeyboardInterrupt" not in capfd.readouterr().err
     assert all(runs.lookup(c) is None for c in configs)  # interrupted runs are never results
+
+
+PARENT_SCRIPT = '''
+import threading
+import time
+
+from reprolib.core.chapter import Runner
+from reprolib.core.supervised import TrainConfig
+
+if __name__ == "__main__":
+    base = TrainConfig(dataset="digits", train_size=1000, epochs=500, batch_size=32, model="wrn-10-1")
+    runner = Runner(parallel=2)
+    pool = runner._executor(2)[0]
+    threading.Thread(target=runner.run, args=([base.replace(seed=s) for s in (0, 1)],), daemon=True).start()
+    while len(pool._processes or {}) < 2:
+        time.sleep(0.1)
+    print(" ".join(str(pid) for pid in pool._processes), flush=True)
+    time.sleep(600)
+'''
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A killed kernel must not leave its side-by-side workers training on for nobody."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    env = {**os.environ, "REPROLIB_CACHE": str(tmp_path / "runs")}
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        workers = [psutil.Process(int(pid)) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        time.sleep(1.0)
+        assert all(w.is_running() for w in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def alive(w):
+        try:
+            return w.is_running() and w.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.time() + 15
+    while any(alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(w) for w in workers)
