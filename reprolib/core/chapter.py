@@ -535,6 +535,22 @@ def _worker_init(queue, parent: int) -> None:
     _PROGRESS_QUEUE = queue
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process for the moment it takes to spawn a worker (ignored signals are inherited)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
     """End this process as soon as its parent (process id ``parent``, passed in: a worker still starting up may
     already have been re-parented) is gone."""
@@ -613,7 +629,8 @@ def _side_by_side(todo: list, executor, n: int, progress: bool, section: str) ->
         while pending or running:
             for i in [i for i in pending if needs[i] <= done][: n - len(running)]:
                 pending.remove(i)
-                running[pool.submit(_worker_run, todo[i], cache, i, progress)] = i
+                with _sigint_ignored():  # a worker spawned here starts with SIGINT ignored, even while importing torch
+                    running[pool.submit(_worker_run, todo[i], cache, i, progress)] = i
                 if progress:
                     bars[i] = tqdm(total=None, desc=_run_label(todo[i]), leave=False)
             if not running:
