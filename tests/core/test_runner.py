@@ -1,7 +1,13 @@
 """The chapter runner trains missing runs side by side: same results as one after another, upstream runs once and first."""
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
+import pytest
 import torch
 
 from reprolib.core import runs
@@ -77,11 +83,6 @@ def test_grouped_with_sections_trains_once_and_files_each_group_under_its_sectio
 def test_an_interrupt_stops_the_side_by_side_workers_quietly(capfd):
     """Ctrl-C / a kernel interrupt signals the whole process group: the workers ignore it (no traceback from each),
     the parent stops them, and what they checkpointed stays for the next execution."""
-    import signal
-    import time
-
-    import pytest
-
     base = TrainConfig(dataset="digits", train_size=1000, epochs=50, batch_size=32, model="wrn-10-1")
     configs = [base.replace(seed=s) for s in (0, 1)]
     runner = Runner(parallel=2)
@@ -133,12 +134,6 @@ if __name__ == "__main__":
 
 def test_workers_exit_when_their_parent_is_killed(tmp_path):
     """A killed kernel must not leave its side-by-side workers training on for nobody."""
-    import subprocess
-    import sys
-    import time
-
-    import psutil
-
     script = tmp_path / "parent.py"
     script.write_text(PARENT_SCRIPT)
     env = {**os.environ, "REPROLIB_CACHE": str(tmp_path / "runs")}
