@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -99,6 +100,10 @@ def _cmd_chapter(args) -> int:
     return 0
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _cmd_sweep(args) -> int:
     """Submit every run of a chapter's plan that the run cache does not hold (submitit: Slurm or local processes)."""
     from . import sweep
@@ -118,6 +123,8 @@ def _cmd_sweep(args) -> int:
         return 0
     if args.profile == "full" and args.executor == "local":
         _warn_full_profile(lambda: configs)
+    if args.executor == "local":  # a terminated sweep stops its local jobs too (their checkpoints stay)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     rows = sweep.submit(configs, options)
     if args.executor == "local":
         print(sweep.format_status(rows))
@@ -241,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--parallel", type=int, default=2, help="local: processes at a time; slurm: array parallelism")
     sw.add_argument("--threads", type=int, default=1, help="torch intra-op threads per job (0: torch's default)")
     sw.add_argument("--partition", help="Slurm partition")
-    sw.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (Slurm; local: CUDA_VISIBLE_DEVICES)")
+    sw.add_argument("--gpus-per-job", type=int, default=None,
+                    help="GPUs per job (default: Slurm 1; local: one of this machine's GPUs per job in turn, none "
+                         "without a GPU; 0 trains on the CPU)")
     sw.add_argument("--cpus-per-job", type=int, help="CPUs per Slurm job (default 8 per GPU)")
     sw.add_argument("--time-min", type=int, default=240, help="wall-clock limit per job in minutes")
     sw.add_argument("--status", action="store_true", help="show done / running / failed / missing per run and exit")

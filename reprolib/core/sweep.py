@@ -158,7 +158,7 @@ class SweepOptions:
     parallel: int = 2  # local: processes at a time; slurm: array parallelism
     threads: int = 1  # intra-op threads per job (0: torch's default)
     partition: str | None = None
-    gpus_per_job: int = 1
+    gpus_per_job: int | None = None  # None: Slurm 1; local: one of this machine's GPUs per job, round robin (none without)
     cpus_per_job: int | None = None
     time_min: int = 240  # wall-clock limit per job, minutes
     folder: str | None = None  # submitit's logs; default <cache>/submitit
@@ -169,6 +169,12 @@ class SweepOptions:
         for name in ("parallel", "time_min"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        if self.gpus_per_job is not None and self.gpus_per_job < 0:
+            raise ConfigError(f"gpus_per_job={self.gpus_per_job!r} must be >= 0")
+
+    @property
+    def slurm_gpus(self) -> int:
+        return 1 if self.gpus_per_job is None else self.gpus_per_job
 
 
 def _folder(options: SweepOptions) -> Path:
@@ -177,8 +183,8 @@ def _folder(options: SweepOptions) -> Path:
 
 def slurm_parameters(options: SweepOptions, wave_dependency: str | None = None) -> dict[str, Any]:
     """submitit ``SlurmExecutor`` parameters of one job array."""
-    params = dict(time=options.time_min, gpus_per_node=options.gpus_per_job, array_parallelism=options.parallel,
-                  ntasks_per_node=1, cpus_per_task=options.cpus_per_job or max(1, 8 * options.gpus_per_job),
+    params = dict(time=options.time_min, gpus_per_node=options.slurm_gpus, array_parallelism=options.parallel,
+                  ntasks_per_node=1, cpus_per_task=options.cpus_per_job or max(1, 8 * options.slurm_gpus),
                   job_name="reprolib", signal_delay_s=120)
     if options.partition:
         params["partition"] = options.partition
@@ -193,7 +199,7 @@ def make_executor(options: SweepOptions, wave_dependency: str | None = None):
 
     if options.executor == "local":
         ex = submitit.LocalExecutor(folder=_folder(options))
-        ex.update_parameters(timeout_min=options.time_min, gpus_per_node=options.gpus_per_job)
+        ex.update_parameters(timeout_min=options.time_min, gpus_per_node=options.gpus_per_job or 0)
         return ex
     ex = submitit.SlurmExecutor(folder=_folder(options))
     ex.update_parameters(**slurm_parameters(options, wave_dependency))
@@ -235,27 +241,48 @@ def submit(configs: Sequence[Config], options: SweepOptions, *, log=print) -> li
     return status(configs)
 
 
+def local_gpus(options: SweepOptions) -> list[int]:
+    """The GPU indices local jobs are spread over, one per job in turn: every GPU of this machine by default.
+
+    An explicit ``gpus_per_job`` keeps submitit's own assignment (the first N GPUs; 0 hides them all).
+    """
+    if options.gpus_per_job is not None:
+        return []
+    import torch
+
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
 def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, log) -> None:
     """At most ``options.parallel`` local processes at a time; a failed job is reported, the others go on."""
     ex = make_executor(options)
-    pending, running = list(wave), []
-    while pending or running:
-        while pending and len(running) < options.parallel:
-            cfg = pending.pop(0)
-            running.append((cfg, ex.submit(RunJob(cfg, cache, options.threads))))
-        time.sleep(0.2)
-        still = []
-        for cfg, job in running:
-            if not job.done():
-                still.append((cfg, job))
-                continue
-            try:
-                out = job.result()
-                done = "diverged" if out.get("status") == "diverged" else "done    "
-                log(f"{done} {_describe(cfg)}  ({'from cache' if out['cached'] else 'trained'})")
-            except Exception as err:  # noqa: BLE001 - a failed run is reported and left for a resubmission
-                log(f"FAILED  {_describe(cfg)}: {str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}")
-        running = still
+    gpus = local_gpus(options)
+    pending, running, started = list(wave), [], 0
+    try:
+        while pending or running:
+            while pending and len(running) < options.parallel:
+                cfg = pending.pop(0)
+                if gpus:  # submitit exports CUDA_VISIBLE_DEVICES from these (an empty list would hide every GPU)
+                    ex.update_parameters(gpus_per_node=1, visible_gpus=[gpus[started % len(gpus)]])
+                started += 1
+                running.append((cfg, ex.submit(RunJob(cfg, cache, options.threads))))
+            time.sleep(0.2)
+            still = []
+            for cfg, job in running:
+                if not job.done():
+                    still.append((cfg, job))
+                    continue
+                try:
+                    out = job.result()
+                    done = "diverged" if out.get("status") == "diverged" else "done    "
+                    log(f"{done} {_describe(cfg)}  ({'from cache' if out['cached'] else 'trained'})")
+                except Exception as err:  # noqa: BLE001 - a failed run is reported and left for a resubmission
+                    log(f"FAILED  {_describe(cfg)}: {str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}")
+            running = still
+    except BaseException:  # interrupted (Ctrl-C, or SIGTERM via the CLI): the jobs stop too; their checkpoints stay
+        for _cfg, job in running:
+            job.cancel(check=False)
+        raise
 
 
 def format_status(rows: Sequence[dict[str, Any]]) -> str:

@@ -107,3 +107,84 @@ def test_full_cost_multiplies_each_experiments_runs_by_the_chapters_per_run_esti
     assert sum(r["runs"] for r in rows.values()) == len(configs)
     text = sweep.format_cost("zskt", "full", list(rows.values()))
     assert f"{n_zeroshot * low:,}-{n_zeroshot * high:,} K80 GPU-h" in text and "not estimated" in text
+
+
+class _RecordingExecutor:
+    """Stands in for submitit's LocalExecutor: records the GPUs each job would see, runs nothing."""
+
+    def __init__(self):
+        self.parameters, self.seen = {}, []
+
+    def update_parameters(self, **kwargs):
+        self.parameters.update(kwargs)
+
+    def submit(self, job):
+        self.seen.append(self.parameters.get("visible_gpus"))
+
+        class Done:
+            def done(self):
+                return True
+
+            def result(self):
+                return {"cached": False, "status": "finished"}
+
+        return Done()
+
+
+@pytest.mark.parametrize("gpus_per_job, gpus_here, expected", [
+    (None, 2, [[0], [1], [0]]),  # default: one GPU per job, in turn
+    (None, 0, [None, None, None]),  # no GPU: nothing set, the jobs train on the CPU
+    (0, 2, [None, None, None]),  # an explicit 0 keeps the jobs on the CPU
+])
+def test_local_jobs_are_spread_over_the_gpus_by_default(monkeypatch, gpus_per_job, gpus_here, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus_here > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus_here)
+    ex = _RecordingExecutor()
+    monkeypatch.setattr(sweep, "make_executor", lambda options, dependency=None: ex)
+    configs = sweep.chapter_configs("pipeline", "smoke")[:3]
+    sweep._run_local_wave(configs, sweep.SweepOptions(executor="local", parallel=3, gpus_per_job=gpus_per_job),
+                          "/unused", log=lambda line: None)
+    assert ex.seen == expected
+
+
+def test_slurm_jobs_ask_for_one_gpu_unless_told_otherwise():
+    assert sweep.slurm_parameters(sweep.SweepOptions(executor="slurm"))["gpus_per_node"] == 1
+    assert sweep.slurm_parameters(sweep.SweepOptions(executor="slurm", gpus_per_job=0))["gpus_per_node"] == 0
+    with pytest.raises(Exception, match="gpus_per_job=-1"):
+        sweep.SweepOptions(gpus_per_job=-1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped) is not training
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_terminated_local_sweep_stops_its_jobs(tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "REPROLIB_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", "reprolib", "sweep", "pipeline", "--profile", "smoke", "--executor", "local",
+           "--parallel", "1", "--threads", "1", "--set", "train.epochs=200", "--set", "seeds=[0]",
+           "--set", "learning_rates=[0.1]"]
+    sweep_proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, job_pid = time.time() + 120, None
+    while job_pid is None and time.time() < deadline:  # the job is training once it has written its marker
+        markers = list((cache / "submitit" / "running").glob("*.json"))
+        if markers:
+            job_pid = json.loads(markers[0].read_text())["pid"]
+        time.sleep(0.1)
+    assert job_pid is not None, "no job started"
+    sweep_proc.send_signal(signal.SIGTERM)
+    out, _ = sweep_proc.communicate(timeout=60)
+    assert sweep_proc.returncode == 130, out
+    deadline = time.time() + 30
+    while _alive(job_pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(job_pid), "the job went on training after its sweep was terminated"
