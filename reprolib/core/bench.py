@@ -211,13 +211,16 @@ def compute_table(steps: int = 3, rounds: int = 4, models_: tuple | None = None)
             for _ in range(rounds):  # interleaved, best of each
                 for p in paths:
                     best[p.name] = min(best[p.name], fastpath.time_train_steps(model, p, shape, 10, steps=steps))
-            chosen = fastpath.chosen_path(model, shape, 10, caps)  # what a run on this machine uses (cached calibration)
+            before = fastpath.chosen_path(model, shape, 10, caps)  # what a run on this machine used (cached calibration)
+            recalibrated = fastpath.recalibrate(model, shape, 10, best, caps)  # this longer measurement wins where they differ
+            chosen = fastpath.chosen_path(model, shape, 10, caps)  # what a run uses from now on
             base = best[fastpath.FP32_NCHW.name]
             for p in paths:
                 rows.append({"model": name, "input": f"{in_ch}x{size}x{size}", "batch": batch, "where": where,
                              "path": p.name, "img_per_s": batch / best[p.name], "ratio": base / best[p.name],
-                             "chosen": p == chosen})
-            _log(f"  {name}: " + ", ".join(f"{p.name} {batch / best[p.name]:,.0f} img/s" for p in paths) + f"; chosen {chosen.name}")
+                             "chosen": p == chosen, "recalibrated_from": before.name if recalibrated else ""})
+            _log(f"  {name}: " + ", ".join(f"{p.name} {batch / best[p.name]:,.0f} img/s" for p in paths) + f"; chosen {chosen.name}"
+                 + (f" (re-calibrated: the cached calibration chose {before.name})" if recalibrated else ""))
     return rows
 
 

@@ -281,13 +281,12 @@ def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequenc
     (path A, path B, A, B, …) and the best of each path kept: load from other processes
     only ever adds time, so the minimum over rounds is the estimate least biased by it.
     """
-    import torch
     from filelock import FileLock
 
     caps = caps or detect()
     image_input = len(input_shape) == 4
     paths = candidates(caps, image_input=image_input)
-    key = f"{caps.machine}|threads={torch.get_num_threads()}|{workload}"
+    key = _calibration_key(caps, workload)
     path = calibration_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
@@ -305,10 +304,43 @@ def calibrate(workload: str, make_model: Callable[[], Any], input_shape: Sequenc
                     timings[p.name] = min(timings[p.name], timer(model, p, input_shape, num_classes, steps=steps))
                 except (RuntimeError, NotImplementedError, ValueError):  # an op this path does not support here: never chosen
                     timings[p.name] = None
-        data = _read_calibrations(path)
-        data[key] = {"seconds_per_step": timings, "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        atomic_write_json(path, data)
+        _store_calibration(path, key, timings, "calibration")
         return dict(timings)
+
+
+def _calibration_key(caps: Capabilities, workload: str) -> str:
+    import torch
+
+    return f"{caps.machine}|threads={torch.get_num_threads()}|{workload}"
+
+
+def _store_calibration(path: Path, key: str, timings: dict, source: str) -> None:
+    data = _read_calibrations(path)
+    data[key] = {"seconds_per_step": timings, "measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "by": source}
+    atomic_write_json(path, data)
+
+
+def recalibrate(model, input_shape: Sequence[int], num_classes: int, timings: dict[str, float],
+                caps: Capabilities | None = None) -> bool:
+    """Replace the cached calibration of this workload with ``timings`` (seconds per step of every candidate path,
+    measured at the current thread count) when they choose a different path; True when they did.
+
+    The calibration is a few steps taken once, possibly while other runs shared the cores; the
+    benchmark (``python -m reprolib bench``, run on an idle machine) measures the same paths
+    longer, so where the two disagree its measurement wins and later runs follow it.
+    """
+    from filelock import FileLock
+
+    caps = caps or detect()
+    image_input = len(input_shape) == 4
+    precision = None if precision_policy() == "auto" else "fp32"  # as chosen_path decides
+    if choose(timings, candidates(caps, precision, image_input)) == chosen_path(model, input_shape, num_classes, caps):
+        return False
+    path = calibration_file()
+    with FileLock(str(path) + ".lock"):
+        _store_calibration(path, _calibration_key(caps, workload_name(model, input_shape, num_classes)),
+                           {p.name: timings.get(p.name) for p in candidates(caps, image_input=image_input)}, "bench")
+    return True
 
 
 def workload_name(model, input_shape: Sequence[int], num_classes: int) -> str:

@@ -125,6 +125,24 @@ def test_training_path_uses_the_calibration_and_is_recorded(monkeypatch):
     assert fastpath.training_path(model, (16, 1, 4, 4), 10) == FP32_NCHW
 
 
+def test_a_longer_measurement_that_disagrees_replaces_the_calibration(monkeypatch):
+    """The bench re-calibrates: a calibration taken under load chose fp32 NCHW, the idle bench finds channels_last
+    faster, and later runs follow the bench; where the two agree nothing is rewritten."""
+    monkeypatch.setattr(fastpath, "detect", lambda device="cpu": AVX2)
+    monkeypatch.setattr(fastpath, "time_train_steps", _fake_timer({FP32_NCHW.name: 1.0, CL.name: 1.1}, []))
+    model = models.build("wrn-10-1", num_classes=10, in_channels=1)
+    shape = (16, 1, 8, 8)
+    assert fastpath.training_path(model, shape, 10) == FP32_NCHW  # the (loaded) calibration
+    before = fastpath.calibration_file().read_text()
+    assert not fastpath.recalibrate(model, shape, 10, {FP32_NCHW.name: 1.0, CL.name: 0.99}, AVX2)  # within the margin: agrees
+    assert fastpath.calibration_file().read_text() == before
+    assert fastpath.recalibrate(model, shape, 10, {FP32_NCHW.name: 1.0, CL.name: 0.75}, AVX2)
+    assert fastpath.training_path(model, shape, 10) == CL
+    stored = next(iter(json.loads(fastpath.calibration_file().read_text()).values()))
+    assert stored["by"] == "bench" and stored["seconds_per_step"] == {FP32_NCHW.name: 1.0, CL.name: 0.75}
+    assert not fastpath.recalibrate(model, shape, 10, {FP32_NCHW.name: 1.0, CL.name: 0.75}, AVX2)  # now they agree
+
+
 # ---------------------------------------------------------------------------- precision and keys
 def test_fp32_and_bf16_runs_have_different_keys_and_fp32_keeps_its_key():
     fp32, bf16 = TrainConfig(), TrainConfig(precision="bf16")
