@@ -178,6 +178,24 @@ def narrow_resnet(depth: int, width: int, num_classes: int, in_channels: int = 3
     return NarrowResNet()
 
 
+def zero_init_residual(model: nn.Module) -> nn.Module:
+    """Zero the scale of the last BN of every ResNet block, so each block starts as the identity
+    (torchvision's ``zero_init_residual=True``; Goyal et al. 2017, section 5.1).
+
+    The narrow ResNet-50 (``resnet50-w8``) trained from scratch needs it: without it, it sat near
+    chance for epochs and then diverged or learnt slowly (EuroSAT: loss 6.4 after two epochs at lr 0.1;
+    Caltech-101's glyph source task: 7-36 % validation accuracy at lr 0.1-0.02, 85 % with it at lr 0.1).
+    """
+    import torchvision.models.resnet as tvr
+
+    for block in model.modules():
+        if isinstance(block, tvr.Bottleneck):
+            nn.init.zeros_(block.bn3.weight)
+        elif isinstance(block, tvr.BasicBlock):
+            nn.init.zeros_(block.bn2.weight)
+    return model
+
+
 def narrow_alexnet(width: int, num_classes: int, in_channels: int = 3, dropout: float = 0.5) -> nn.Module:
     """torchvision's ``AlexNet`` class with every layer narrowed by ``width / 64``.
 

@@ -56,6 +56,8 @@ class TrainConfig(TrainSpec):
     source_epochs: int = option(3, low=1, help="epochs of the offline source model (weights='source')")
     source_train_size: int = option(0, low=0, help="source-task subset size (0 = same as train_size)")
     device: str = option("auto", choices=("auto", "cpu", "cuda"))
+    zero_init_residual: bool = option(False, added=True, help="a network trained from scratch starts each ResNet block as "
+                                      "the identity (reprolib.core.models.zero_init_residual; no effect on other networks)")
     eval_train: bool = option(False, added=True, help="after each epoch also evaluate the un-augmented training split in "
                               "eval mode (train_eval_loss/acc), as reports that plot train vs validation accuracy do")
 
@@ -234,6 +236,8 @@ def build_model(cfg: TrainConfig, num_classes: int, in_channels: int, progress: 
         models.replace_head(model, num_classes)
     else:
         model = models.build(cfg.model, num_classes=num_classes, in_channels=in_channels, weights=None if cfg.weights == "none" else cfg.weights)
+        if cfg.weights == "none" and cfg.zero_init_residual:
+            models.zero_init_residual(model)
     return transfer.freeze(model, cfg.freeze)
 
 

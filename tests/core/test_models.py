@@ -148,3 +148,34 @@ def test_resnet_freezing_policies_split_at_fc(name):
     assert transfer.trainable_part(m, "features") == "fc"
     with pytest.raises(ValueError, match="trains a lower part"):
         transfer.trainable_part(m, "classifier")
+
+
+@pytest.mark.parametrize("name", ["resnet18-w8", "resnet50-w8"])
+def test_zero_init_residual_starts_every_block_as_the_identity(name):
+    import torchvision.models.resnet as tvr
+
+    torch.manual_seed(0)
+    model = models.zero_init_residual(models.build(name, num_classes=5)).eval()
+    blocks = [m for m in model.modules() if isinstance(m, (tvr.BasicBlock, tvr.Bottleneck))]
+    assert blocks
+    x = torch.randn(2, 8 if name == "resnet18-w8" else 32, 8, 8)
+    for block in blocks:  # a block without a projection passes a (non-negative) input through unchanged
+        if block.downsample is None and block.conv1.in_channels == x.shape[1]:
+            assert torch.allclose(block(x.relu()), x.relu())
+            break
+    else:
+        pytest.fail("no block without a projection at that width")
+    torch.manual_seed(0)
+    ref = models.build(name, num_classes=5).state_dict()
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, ref[k])}
+    assert changed == {k for k in ref if k.endswith(("bn2.weight" if name == "resnet18-w8" else "bn3.weight"))}  # only those
+
+
+def test_a_run_from_scratch_can_start_its_resnet_blocks_as_the_identity():
+    from reprolib.core.supervised import TrainConfig, build_model
+
+    cfg = TrainConfig(dataset="synthetic", model="resnet18-w4")
+    last_bn = lambda m: [b.bn2.weight for b in m.modules() if hasattr(b, "bn2")]  # noqa: E731
+    assert all((w == 1).all() for w in last_bn(build_model(cfg, 3, 3)))
+    assert all((w == 0).all() for w in last_bn(build_model(cfg.replace(zero_init_residual=True), 3, 3)))
+    assert cfg.key() == TrainConfig(dataset="synthetic", model="resnet18-w4").key() != cfg.replace(zero_init_residual=True).key()

@@ -32,10 +32,12 @@ class CaltechRun(TrainConfig):
     source_lr: float = option(0.01, low=0.0, help="learning rate of the offline source model (cosine schedule)")
     source_batch_size: int = option(128, low=1)
     source_val_fraction: float = option(0.1, low=0.01, high=0.5, help="validation share of the source task's images")
+    source_zero_init: bool = option(False, added=True, help="source models start each ResNet block as the identity")
 
     def source_config(self) -> "CaltechRun":
         """The source task: the dataset's classes that are *not* target classes, trained from scratch with the
-        source recipe (momentum 0.9, weight decay 5e-5, cosine schedule, seed 0) — one model per architecture."""
+        source recipe (momentum 0.9, weight decay 5e-5, cosine schedule, seed 0, ResNet blocks zero-initialised when
+        ``source_zero_init``) — one model per architecture."""
         rest = transfer.source_task_classes(self.classes, data_mod.load(self.dataset, "test").num_classes)
         return type(self)(
             dataset=self.dataset, classes=rest, train_size=self.source_train_size, val_fraction=self.source_val_fraction,
@@ -44,7 +46,8 @@ class CaltechRun(TrainConfig):
             lr=self.source_lr, momentum=0.9, weight_decay=5e-5, scheduler="cosine", seed=0, device=self.device,
             source_epochs=self.source_epochs, source_train_size=self.source_train_size,
             source_optimizer=self.source_optimizer, source_lr=self.source_lr, source_batch_size=self.source_batch_size,
-            source_val_fraction=self.source_val_fraction,
+            source_val_fraction=self.source_val_fraction, source_zero_init=self.source_zero_init,
+            zero_init_residual=self.source_zero_init,
         )
 
 

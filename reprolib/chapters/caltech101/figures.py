@@ -233,10 +233,61 @@ def networks_figure(net: pd.DataFrame):
     return fig
 
 
+# ---------------------------------------------------------------------------- source models
+def source_frame(plan: Plan, runner) -> pd.DataFrame:
+    """Each network's offline source model (none with ImageNet weights) and how well it learnt its own task.
+
+    A transfer result says something about a network only if its pretrained weights do: a source model
+    below ``source_min_acc`` validation accuracy is flagged, and the verdicts that compare its network
+    say "not comparable" instead of ranking an untrained network (:func:`verdict_rows`).
+    """
+    s = plan.settings
+    columns = ["network", "classes", "train images", "chance", "best_val_acc", "test_acc", "usable"]
+    if s.weights != "source":
+        return pd.DataFrame(columns=columns)
+    nets = list(s.networks)
+    results = runner.run([plan.run(n).source_config() for n in nets], section="source models")
+    rows = []
+    for n, r in zip(nets, results):
+        classes = len(r.config.classes)
+        val = float("nan") if r.diverged else r.metrics["best_val_acc"]
+        rows.append({"network": NETWORK_LABELS[n], "classes": classes, "train images": r.config.train_size,
+                     "chance": 1 / classes, "best_val_acc": val,
+                     "test_acc": float("nan") if r.diverged else r.metrics["test_acc"],
+                     "usable": bool(val >= s.source_min_acc)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def source_table(src: pd.DataFrame) -> pd.DataFrame:
+    pct = lambda x: "diverged" if x != x else f"{100 * x:.1f}"  # noqa: E731
+    return pd.DataFrame({"network": src.network, "source classes": src.classes, "chance %": src.chance.map(pct),
+                         "validation accuracy %": src.best_val_acc.map(pct), "test accuracy %": src.test_acc.map(pct),
+                         "usable": src.usable.map({True: "yes", False: "no"})})
+
+
+def source_sentence(src: pd.DataFrame, settings) -> str:
+    if src.empty:
+        return "Every network starts from torchvision's ImageNet weights."
+    bar = f"{100 * settings.source_min_acc:g} % validation accuracy on its own {int(src.classes.iloc[0])}-class task"
+    weak = src[~src.usable]
+    if weak.empty:
+        return f"Every source model clears the bar of {bar} (lowest: {100 * src.best_val_acc.min():.1f} %)."
+    names = ", ".join(f"{r.network} ({'diverged' if r.best_val_acc != r.best_val_acc else f'{100 * r.best_val_acc:.1f} %'})"
+                      for r in weak.itertuples())
+    return (f"**Below the bar of {bar}: {names}.** A transfer run from such weights says little about the network, so "
+            "the verdicts that compare it are *not comparable*.")
+
+
 # ---------------------------------------------------------------------------- verdicts
+def _test_accuracies(d: pd.DataFrame, **match) -> list[float]:
+    """The test accuracies of the rows whose columns equal ``match``."""
+    return d.loc[np.logical_and.reduce([d[k] == x for k, x in match.items()]), "test_acc"].tolist()
+
+
 def verdict_rows(v, settings, scratch: pd.DataFrame, transfer: pd.DataFrame, pol: pd.DataFrame, aug: pd.DataFrame,
-                 net: pd.DataFrame) -> None:
-    """One row per claim of the report, each decided by a test on per-seed values (accuracies in %)."""
+                 net: pd.DataFrame, sources: pd.DataFrame | None = None) -> None:
+    """One row per claim of the report, each decided by a test on per-seed values (accuracies in %); a network whose
+    source model is below the bar (:func:`source_frame`) is not compared."""
     pct = dict(scale=100, digits=1)
     best_s = scratch[scratch.best].test_acc.tolist()
     best_t = transfer[transfer.best].test_acc.tolist()
@@ -247,7 +298,7 @@ def verdict_rows(v, settings, scratch: pd.DataFrame, transfer: pd.DataFrame, pol
                 reported="0.49", **pct)
     v.compare("Transfer learning beats training from scratch (§3.1 vs §2)", best_t, best_s, reported="0.82 vs 0.49",
               names=("transfer", "scratch"), **pct)
-    acc = lambda d, **m: d.loc[np.logical_and.reduce([d[k] == x for k, x in m.items()]), "test_acc"].tolist()  # noqa: E731
+    acc = _test_accuracies
     all_layers = acc(pol, freeze="none")
     v.compare("Freezing the convolutional layers is at least as good as training all layers (§3.2)",
               acc(pol, freeze="features"), all_layers, reported="0.84 vs 0.82", margin=100 * settings.same_margin,
@@ -271,14 +322,27 @@ def verdict_rows(v, settings, scratch: pd.DataFrame, transfer: pd.DataFrame, pol
         v.compare("The more complex transformation, the lower the test accuracy: CS-HF beats B-GS-R (§4)",
                   aug[aug.augmentation == "CS-HF"].test_acc.tolist(), aug[aug.augmentation == "B-GS-R"].test_acc.tolist(),
                   reported="0.85 vs 0.81", names=("CS-HF", "B-GS-R"), **pct)
+    network_verdict_rows(v, settings, net, sources)
+
+
+def network_verdict_rows(v, settings, net: pd.DataFrame, sources: pd.DataFrame | None = None) -> None:
+    """Section 5: each deeper network against the next shallower one, trained whole and frozen; a pair with a source
+    model below ``source_min_acc`` is "not comparable" (its weights learnt too little to speak for the architecture)."""
+    pct = dict(scale=100, digits=1)
+    acc = _test_accuracies
     order = [NETWORK_LABELS[n] for n in settings.networks]
     for freeze, what in (("none", "all layers trained"), ("features", "convolutional layers frozen")):
         for shallow, deep in zip(order, order[1:]):
             rep = REPORTED["networks"]
             col = 0 if freeze == "none" else 1
-            v.compare(f"The deeper network does better: {deep} beats {shallow}, {what} (§5)", acc(net, network=deep, freeze=freeze),
-                      acc(net, network=shallow, freeze=freeze), reported=f"{rep[deep][col]:.2f} vs {rep[shallow][col]:.2f}",
-                      names=(deep, shallow), **pct)
+            claim, reported = f"The deeper network does better: {deep} beats {shallow}, {what} (§5)", f"{rep[deep][col]:.2f} vs {rep[shallow][col]:.2f}"
+            weak = [] if sources is None else sources[sources.network.isin([deep, shallow]) & ~sources.usable].network.tolist()
+            if weak:
+                v.inconclusive(claim, f"not comparable: the {' and '.join(weak)} source model{'s' if len(weak) > 1 else ''} "
+                               f"reached less than {100 * settings.source_min_acc:g} % on its own task", reported=reported)
+                continue
+            v.compare(claim, acc(net, network=deep, freeze=freeze), acc(net, network=shallow, freeze=freeze),
+                      reported=reported, names=(deep, shallow), **pct)
 
 
 def loss_explodes_row(v) -> None:

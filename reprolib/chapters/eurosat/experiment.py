@@ -119,24 +119,10 @@ def prepare(cfg: HomeworkConfig) -> tuple[data_mod.ImageData, data_mod.ImageData
     return tuple(data_mod.to_model_input(d, size=cfg.image_size or None, channels=channels) for d in (train, val, test))
 
 
-def zero_init_residual(model: torch.nn.Module) -> torch.nn.Module:
-    """Zero the scale of the last BN of every ResNet block, so each block starts as the identity (torchvision's
-    ``zero_init_residual=True``; Goyal et al. 2017).  Without it the narrow ResNet-50 trained from scratch
-    diverged in its first steps at lr 0.1 and at lr 0.02 (loss 6.4 and 4.4 after two epochs on 900 images)."""
-    import torchvision.models.resnet as tvr
-
-    for block in model.modules():
-        if isinstance(block, tvr.Bottleneck):
-            torch.nn.init.zeros_(block.bn3.weight)
-        elif isinstance(block, tvr.BasicBlock):
-            torch.nn.init.zeros_(block.bn2.weight)
-    return model
-
-
 def build_network(cfg: HomeworkConfig, num_classes: int, in_channels: int, progress: bool = True,
                   pretrained: bool = True) -> torch.nn.Module:
     """The run's network at the start of its training: ImageNet / rotation-source weights, or a fresh network
-    (ResNet blocks zero-initialised, :func:`zero_init_residual`), then Model_B's changes if asked.
+    (ResNet blocks zero-initialised, :func:`reprolib.core.models.zero_init_residual`), then Model_B's changes if asked.
 
     A pretrained DenseNet becomes Model_B with its 3x3 kernels factorised by SVD (``init="svd"``).
     ``pretrained=False`` builds the same module structure with torchvision's default initialisation and no
@@ -155,7 +141,7 @@ def build_network(cfg: HomeworkConfig, num_classes: int, in_channels: int, progr
     else:
         model = models.build(cfg.model, num_classes=num_classes, in_channels=in_channels)
         if pretrained:
-            zero_init_residual(model)
+            models.zero_init_residual(model)
     if cfg.variant == "model_b":
         init = "svd" if pretrained and cfg.weights != "none" else "fresh"
         model = to_model_b(model, cfg.noise_std, cfg.noisy_convs, noise_seed=cfg.seed, init=init)
