@@ -56,7 +56,7 @@ def test_one_source_model_per_network_shared_by_every_run():
     assert (src.optimizer, src.lr, src.scheduler, src.train_size, src.epochs) == ("sgd", 0.1, "cosine", 36 * 200, 12)
     assert src.zero_init_residual  # the narrow ResNet-50 barely leaves chance without it
     alex = p.run("alexnet", seed=1).source_config()
-    assert (alex.optimizer, alex.lr, alex.epochs) == ("adam", 3e-4, 15)  # AlexNet has no batch normalisation
+    assert (alex.optimizer, alex.lr, alex.epochs) == ("adam", 1e-3, 30)  # AlexNet has no batch normalisation
     assert len(p.sources()) == 3 and len(set(p.configs())) == len(p.configs())
 
 
