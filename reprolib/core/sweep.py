@@ -282,6 +282,9 @@ def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, l
     except BaseException:  # interrupted (Ctrl-C, or SIGTERM via the CLI): the jobs stop too; their checkpoints stay
         for _cfg, job in running:
             job.cancel(check=False)
+        deadline = time.time() + 60  # and are gone when the sweep returns (submitit kills what ignores the interrupt)
+        while any(not job.done() for _cfg, job in running) and time.time() < deadline:
+            time.sleep(0.2)
         raise
 
 
