@@ -18,6 +18,7 @@ Chapters know nothing of this module: it reads their plans through the registry.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -253,6 +254,27 @@ def local_gpus(options: SweepOptions) -> list[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
+@contextlib.contextmanager
+def _interruptible_children():
+    """Processes started inside take SIGINT, even where this one was started with it ignored.
+
+    ``job.cancel()`` stops a local job with SIGINT; a process started in the background of a
+    non-interactive shell (``cmd &``, ``nohup``) ignores SIGINT and its children inherit that,
+    so a cancelled job would go on training for nobody.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler becomes the default disposition on exec
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, log) -> None:
     """At most ``options.parallel`` local processes at a time; a failed job is reported, the others go on."""
     ex = make_executor(options)
@@ -265,7 +287,8 @@ def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, l
                 if gpus:  # submitit exports CUDA_VISIBLE_DEVICES from these (an empty list would hide every GPU)
                     ex.update_parameters(gpus_per_node=1, visible_gpus=[gpus[started % len(gpus)]])
                 started += 1
-                running.append((cfg, ex.submit(RunJob(cfg, cache, options.threads))))
+                with _interruptible_children():
+                    running.append((cfg, ex.submit(RunJob(cfg, cache, options.threads))))
             time.sleep(0.2)
             still = []
             for cfg, job in running:
@@ -285,6 +308,9 @@ def _run_local_wave(wave: Sequence[Config], options: SweepOptions, cache: str, l
         deadline = time.time() + 60  # and are gone when the sweep returns (submitit kills what ignores the interrupt)
         while any(not job.done() for _cfg, job in running) and time.time() < deadline:
             time.sleep(0.2)
+        for cfg, job in running:
+            if not job.done():
+                log(f"still running after cancel: {_describe(cfg)} (job {job.job_id}); stop it with kill {job.job_id}")
         raise
 
 

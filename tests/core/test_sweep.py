@@ -167,14 +167,18 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_a_terminated_local_sweep_stops_its_jobs(tmp_path):
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "started-with-sigint-ignored"])
+def test_a_terminated_local_sweep_stops_its_jobs(tmp_path, sigint_ignored):
+    """A sweep started as ``cmd &`` from a script inherits SIGINT ignored; its jobs must still stop."""
     cache = tmp_path / "cache"
     env = {**os.environ, "REPROLIB_CACHE": str(cache)}
     cmd = [sys.executable, "-m", "reprolib", "sweep", "pipeline", "--profile", "smoke", "--executor", "local",
            "--parallel", "1", "--threads", "1", "--set", "train.epochs=200", "--set", "seeds=[0]",
            "--set", "learning_rates=[0.1]"]
     log = (tmp_path / "sweep.log").open("w")  # a file, not a pipe: a pipe would also wait for the jobs' own copies of it
-    sweep_proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    sweep_proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                  preexec_fn=ignore_sigint)
     deadline, job_pid = time.time() + 120, None
     while job_pid is None and time.time() < deadline:  # the job is training once it has written its marker
         markers = list((cache / "submitit" / "running").glob("*.json"))
