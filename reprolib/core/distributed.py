@@ -16,6 +16,7 @@ Outside torchrun everything here is a no-op: world size 1, rank 0.
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -32,8 +33,16 @@ def setup() -> None:
     if requested() and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
+        atexit.register(teardown)
         if backend == "nccl":
             torch.cuda.set_device(local_rank())
+
+
+def teardown() -> None:
+    """Leave the process group (registered at exit by :func:`setup`).  A gloo group left to the interpreter's
+    shutdown can abort the process ("terminate called without an active exception", SIGABRT) after its work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def active() -> bool:
