@@ -72,11 +72,13 @@ class Plan:
         archs = sorted({self.arch(a) for p in PAIRS for a in p})
         return {a: self.base.replace(teacher=a).teacher_config() for a in archs}
 
+    def pair_seeds(self, pair) -> tuple[int, ...]:
+        return self.main_seeds if pair == MAIN_PAIR else self.seeds
+
     def pair_runs(self) -> dict:
         """Tables 2/4: the pairs other claims reuse train to the plateau, the others at the sweep budget; the main pair
         with ``main_seeds`` seeds."""
-        return {p: [self.zs(p, s, iterations=self.pair_iterations(p)) for s in (self.main_seeds if p == MAIN_PAIR else self.seeds)]
-                for p in PAIRS}
+        return {p: [self.zs(p, s, iterations=self.pair_iterations(p)) for s in self.pair_seeds(p)] for p in PAIRS}
 
     def kdat_pair_runs(self) -> dict:
         """Table 1; unless ``table1_all_seeds``, only the pairs the transition curves use get every seed."""
