@@ -714,6 +714,13 @@ class Verdicts:
         v = report.verdict_threshold([x * scale for x in vals], threshold, how)
         return self._add(claim, reported, report.mean_std(vals, scale, digits), str(len(vals)), v)
 
+    def rates(self, claim: str, a: tuple[int, int], b: tuple[int, int], *, reported: Any = "", how: str = "greater",
+              names: tuple[str, str] = ("A", "B"), event: str = "diverged") -> report.Verdict:
+        """A claim that an event (``a`` = (hits, runs) of A, ``b`` of B) is more (less) frequent in A: Fisher's exact test."""
+        v = report.verdict_rates(*a, *b, claim=how)
+        ours = f"{names[0]} {a[0]} of {a[1]} {event} vs {names[1]} {b[0]} of {b[1]}"
+        return self._add(claim, reported, ours, f"{a[1]} vs {b[1]}", v)
+
     def check(self, claim: str, holds: bool, *, reported: Any = "", ours: str = "", n: Any = "", rule: str = "") -> report.Verdict:
         """A claim decided by a stated rule on deterministic numbers (no sampling: e.g. an optimiser on a fixed function)."""
         v = report.Verdict("reproduced" if holds else "not reproduced", rule)

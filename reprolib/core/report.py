@@ -222,6 +222,32 @@ def verdict_threshold(values: Sequence[float], threshold: float, claim: str = "g
     return Verdict("inconclusive", f"one-sample t-test vs {threshold:g}: p = {_fmt_p(p)}, {n}", p)
 
 
+def verdict_rates(hits_a: int, n_a: int, hits_b: int, n_b: int, claim: str = "greater", alpha: float = 0.05) -> Verdict:
+    """Verdict on "events (e.g. diverged runs) are more (``greater``) or less (``less``) frequent in A than in B".
+
+    Counts, not per-seed means: Fisher's exact test on the 2×2 table (hits and misses of A and B), one-sided
+    in the claimed direction; *not reproduced* when the opposite one-sided test rejects; else *inconclusive*.
+    """
+    from scipy import stats
+
+    if claim not in ("greater", "less"):
+        raise ValueError(f"claim must be 'greater' or 'less', got {claim!r}")
+    for hits, n in ((hits_a, n_a), (hits_b, n_b)):
+        if not 0 <= hits <= n:
+            raise ValueError(f"a count of {hits} events in {n} runs is impossible")
+    n = f"{hits_a} of {n_a} vs {hits_b} of {n_b}"
+    if n_a == 0 or n_b == 0:
+        return Verdict("inconclusive", f"{n}: a group has no runs")
+    table = [[hits_a, n_a - hits_a], [hits_b, n_b - hits_b]]
+    p = float(stats.fisher_exact(table, alternative=claim).pvalue)
+    if p < alpha:
+        return Verdict("reproduced", f"Fisher's exact one-sided p = {_fmt_p(p)}, {n}", p)
+    q = float(stats.fisher_exact(table, alternative="less" if claim == "greater" else "greater").pvalue)
+    if q < alpha:
+        return Verdict("not reproduced", f"the opposite holds: Fisher's exact one-sided p = {_fmt_p(q)}, {n}", q)
+    return Verdict("inconclusive", f"Fisher's exact one-sided p = {_fmt_p(p)}, {n}", p)
+
+
 def is_diverged(result) -> bool:
     """Whether a run result is a diverged run (no metrics; never a result)."""
     return bool(getattr(result, "diverged", False))

@@ -137,3 +137,21 @@ def test_a_diverged_run_is_never_averaged_and_never_the_best():
     assert report.best_setting({1e6: groups[1e6]}) is None
     frame = report.history_frame(groups[1e6])
     assert list(frame["seed"]) == [1] and frame["train_loss"].max() < 1  # the diverged curve is left out
+
+
+def test_verdict_rates_is_fishers_exact_test_against_hand_computed_hypergeometric_tails():
+    # 2 of 4 crop runs diverge, 0 of 32 others: P(both events fall in the 4 crop runs) = C(4,2) / C(36,2) = 6 / 630
+    v = report.verdict_rates(2, 4, 0, 32)
+    assert v.label == "reproduced" and v.p == pytest.approx(6 / 630) and "2 of 4 vs 0 of 32" in v.test
+    # the opposite direction: 0 of 10 vs 8 of 10; P(no event among A's 10) = C(12,10) / C(20,10)
+    w = report.verdict_rates(0, 10, 8, 10)
+    assert w.label == "not reproduced" and w.p == pytest.approx(math.comb(12, 10) / math.comb(20, 10))
+    assert report.verdict_rates(0, 10, 8, 10, claim="less").label == "reproduced"
+    # no events anywhere, or one event: neither direction decides
+    assert report.verdict_rates(0, 4, 0, 32).label == "inconclusive"
+    assert report.verdict_rates(1, 4, 0, 4).label == "inconclusive"
+    assert report.verdict_rates(0, 0, 1, 4).label == "inconclusive"
+    with pytest.raises(ValueError, match="impossible"):
+        report.verdict_rates(5, 4, 0, 4)
+    with pytest.raises(ValueError, match="claim"):
+        report.verdict_rates(1, 4, 0, 4, claim="same")
