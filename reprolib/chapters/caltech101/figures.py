@@ -363,10 +363,39 @@ def network_verdict_rows(v, settings, net: pd.DataFrame, sources: pd.DataFrame |
                       reported=reported, names=(deep, shallow), **pct)
 
 
-def loss_explodes_row(v) -> None:
-    v.not_run("Fine-tuning with the scratch hyperparameters (lr 0.05) makes the loss explode (§3.1)",
-              "a diverging run is stopped by the trainer and never kept as a result, so it is not part of the plan",
-              reported="loss explodes after a few epochs")
+def _diverged(results) -> tuple[int, int]:
+    return sum(bool(r.diverged) for _, r in results), len(results)
+
+
+def explode_sentence(explode_results, settings) -> str:
+    """What became of each fine-tuning run at the scratch hyperparameters (diverged: why; else its test accuracy)."""
+    if not explode_results:
+        return ""
+    k, n = _diverged(explode_results)
+    parts = []
+    for lab, r in explode_results:
+        parts.append(f"seed {lab['seed']}: " + (f"diverged ({_diverged_reason(r)})" if r.diverged
+                                                else f"finished, {100 * r.metrics['test_acc']:.1f} % test accuracy"))
+    return (f"**Fine-tuning at the scratch hyperparameters** ({row_label(settings.scratch_best)}, the report's §3.1 remark): "
+            f"{k} of {n} runs diverged. " + "; ".join(parts) + ". A diverged run is stopped and counted, never kept "
+            "as a result; the verdict row below compares the count with the runs at the fine-tuning rates above.")
+
+
+def _diverged_reason(r) -> str:
+    """The trainer's reason without the model prefix and the advice ("resnet18: training diverged: X. The run is ...")."""
+    return str(r.reason or "diverged").split(": ")[-1].split(". The run is stopped")[0].split("; the run diverged")[0]
+
+
+def loss_explodes_row(v, explode_results, transfer_results) -> None:
+    """§3.1: the loss explodes when the pretrained network is fine-tuned at the scratch learning rate: Fisher's exact
+    test of the diverged runs against those of section 3.1's fine-tuning rows."""
+    claim = ("Fine-tuning with the scratch hyperparameters (lr 0.05) makes the loss explode: more of its runs diverge "
+             "than at the report's fine-tuning rates (§3.1)")
+    if not explode_results:
+        v.not_run(claim, "no run at the scratch hyperparameters in this execution", reported="loss explodes after a few epochs")
+        return
+    v.rates(claim, _diverged(explode_results), _diverged(transfer_results), reported="loss explodes after a few epochs",
+            names=("lr 0.05", "fine-tuning rates"))
 
 
 # ---------------------------------------------------------------------------- explorers

@@ -62,6 +62,13 @@ class Plan:
                  self.run("alexnet", r, seed=seed))
                 for r in rows for seed in self._seeds(r == s.transfer_best)]
 
+    def explode_runs(self) -> Labelled:
+        """Section 3.1's remark: pretrained AlexNet fine-tuned with the best *scratch* hyperparameters, every seed
+        (the report says its loss explodes; a run that diverges is counted, never kept as a result)."""
+        s = self.settings
+        return [({"section": "transfer at the scratch hyperparameters", **self._row_labels(s.scratch_best), "seed": seed},
+                 self.run("alexnet", s.scratch_best, seed=seed)) for seed in s.seeds]
+
     def policy_runs(self) -> Labelled:
         """Section 3: the three freezing policies of pretrained AlexNet (training all layers is section 3.1's best row)."""
         return [({"section": "policies", "policy": label, "freeze": freeze, "seed": seed}, self.run("alexnet", freeze=freeze, seed=seed))
@@ -86,6 +93,6 @@ class Plan:
         return [self.run(n).source_config() for n in self.settings.networks]
 
     def configs(self) -> list[CaltechRun]:
-        every = (self.scratch_runs() + self.transfer_runs() + self.policy_runs() + self.augmentation_runs()
+        every = (self.scratch_runs() + self.transfer_runs() + self.explode_runs() + self.policy_runs() + self.augmentation_runs()
                  + self.network_runs())
         return list(dict.fromkeys(c for _, c in every))

@@ -23,3 +23,33 @@ def test_a_scratch_network_well_above_chance_is_not_said_to_barely_learn():
 
 def test_no_finished_scratch_run_gives_no_sentence():
     assert F.scratch_sentence(_scratch([]), classes=26) == ""
+
+
+def _runs(diverged_flags, acc=0.6):
+    from types import SimpleNamespace
+
+    return [({"seed": i}, SimpleNamespace(diverged=d, reason="alexnet-w4: training diverged: loss became nan at step 40. "
+                                           "The run is stopped" if d else "", metrics={} if d else {"test_acc": acc}))
+            for i, d in enumerate(diverged_flags)]
+
+
+def test_the_loss_explosion_row_counts_diverged_runs_with_fishers_exact_test():
+    from reprolib.core.chapter import Verdicts
+
+    v = Verdicts("caltech101", "cpu")
+    F.loss_explodes_row(v, _runs([True] * 3), _runs([False] * 9))
+    row = v.rows[-1]
+    # P(all 3 divergences among the 3 runs at lr 0.05 of 12) = 1 / C(12, 3) = 1 / 220
+    assert row["verdict"] == "reproduced" and f"{1 / 220:.2g}" in row["test"] and row["n"] == "3 vs 9"
+    F.loss_explodes_row(v, _runs([False] * 3), _runs([False] * 9))
+    assert v.rows[-1]["verdict"] == "inconclusive"  # nothing diverged: no evidence either way at n = 3
+    F.loss_explodes_row(v, [], _runs([False] * 9))
+    assert v.rows[-1]["verdict"] == "not run"
+
+
+def test_the_loss_explosion_sentence_names_each_runs_fate():
+    from types import SimpleNamespace
+
+    text = F.explode_sentence(_runs([True, False]), SimpleNamespace(scratch_best=(0.05, 30, 20, 0.1)))
+    assert "1 of 2 runs diverged" in text and "seed 0: diverged (loss became nan at step 40)" in text
+    assert "seed 1: finished, 60.0 % test accuracy" in text

@@ -92,3 +92,14 @@ def test_bad_parameters_fail_before_any_compute(kwargs, match):
 def test_a_network_left_out_cannot_be_planned():
     with pytest.raises(ConfigError, match="not in this execution's networks"):
         plan("cpu", networks=["alexnet"]).run("resnet18")
+
+
+def test_the_loss_explosion_runs_fine_tune_the_pretrained_network_at_the_scratch_hyperparameters():
+    p = plan()
+    s = p.settings
+    runs = p.explode_runs()
+    assert sorted(lab["seed"] for lab, _ in runs) == sorted(s.seeds)
+    for _, cfg in runs:
+        assert (cfg.lr, cfg.epochs, cfg.step_size, cfg.gamma) == s.scratch_best == (0.05, 30, 20, 0.1)
+        assert cfg.weights == "source" and cfg.freeze == "none" and cfg.model == s.networks["alexnet"]
+    assert {c for _, c in runs} <= set(p.configs())
