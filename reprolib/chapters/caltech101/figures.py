@@ -367,15 +367,22 @@ def _diverged(results) -> tuple[int, int]:
     return sum(bool(r.diverged) for _, r in results), len(results)
 
 
-def explode_sentence(explode_results, settings) -> str:
-    """What became of each fine-tuning run at the scratch hyperparameters (diverged: why; else its test accuracy)."""
+def explode_sentence(explode_results, settings, classes: int) -> str:
+    """What became of each fine-tuning run at the scratch hyperparameters (diverged: why; else its test accuracy, and
+    whether that is chance: a run can fail without a non-finite loss, its network stuck at guessing)."""
     if not explode_results:
         return ""
     k, n = _diverged(explode_results)
+    chance = 1 / classes
     parts = []
     for lab, r in explode_results:
-        parts.append(f"seed {lab['seed']}: " + (f"diverged ({_diverged_reason(r)})" if r.diverged
-                                                else f"finished, {100 * r.metrics['test_acc']:.1f} % test accuracy"))
+        if r.diverged:
+            parts.append(f"seed {lab['seed']}: diverged ({_diverged_reason(r)})")
+            continue
+        acc = r.metrics["test_acc"]
+        parts.append(f"seed {lab['seed']}: finished, {100 * acc:.1f} % test accuracy"
+                     + (f" — chance level ({100 * chance:.1f} %): the loss did not explode but the network stopped "
+                        "learning" if acc < 1.5 * chance else ""))
     return (f"**Fine-tuning at the scratch hyperparameters** ({row_label(settings.scratch_best)}, the report's §3.1 remark): "
             f"{k} of {n} runs diverged. " + "; ".join(parts) + ". A diverged run is stopped and counted, never kept "
             "as a result; the verdict row below compares the count with the runs at the fine-tuning rates above.")

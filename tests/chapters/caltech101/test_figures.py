@@ -50,6 +50,8 @@ def test_the_loss_explosion_row_counts_diverged_runs_with_fishers_exact_test():
 def test_the_loss_explosion_sentence_names_each_runs_fate():
     from types import SimpleNamespace
 
-    text = F.explode_sentence(_runs([True, False]), SimpleNamespace(scratch_best=(0.05, 30, 20, 0.1)))
+    text = F.explode_sentence(_runs([True, False]), SimpleNamespace(scratch_best=(0.05, 30, 20, 0.1)), classes=26)
     assert "1 of 2 runs diverged" in text and "seed 0: diverged (loss became nan at step 40)" in text
-    assert "seed 1: finished, 60.0 % test accuracy" in text
+    assert "seed 1: finished, 60.0 % test accuracy." in text and "chance" not in text
+    stuck = F.explode_sentence(_runs([False], acc=1 / 26), SimpleNamespace(scratch_best=(0.05, 30, 20, 0.1)), classes=26)
+    assert "0 of 1 runs diverged" in stuck and "3.8 % test accuracy — chance level (3.8 %)" in stuck
